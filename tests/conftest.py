@@ -1,0 +1,51 @@
+"""Shared fixtures: the machine's own CPython installs, found (never hard-coded)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def local_pythons() -> dict[str, Path]:
+    """Map "3.X" to the install prefix of a CPython on this machine (pyenv-built ones first)."""
+    found: dict[str, Path] = {}
+    roots: list[Path] = []
+    if os.environ.get("PYENV_ROOT"):
+        roots.append(Path(os.environ["PYENV_ROOT"]))
+    if shutil.which("pyenv"):
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            roots.append(Path(out.stdout.strip()))
+    for root in roots:
+        versions = root / "versions"
+        if not versions.is_dir():
+            continue
+        for prefix in sorted(versions.iterdir()):
+            parts = prefix.name.split(".")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                continue
+            minor = f"{parts[0]}.{parts[1]}"
+            if (prefix / "bin" / f"python{minor}").exists():
+                found.setdefault(minor, prefix)
+    return found
+
+
+def python_prefix(minor: str) -> Path:
+    """The prefix of a local CPython ``minor``, or skip with a reason naming it."""
+    prefix = local_pythons().get(minor)
+    if prefix is None:
+        pytest.skip(f"no CPython {minor} on this machine")
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def project_dir() -> Path:
+    return PROJECT
