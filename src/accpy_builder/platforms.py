@@ -1,0 +1,88 @@
+"""manylinux platform policies (auditwheel's policy JSON): library whitelist and symbol versions."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from .errors import ManifestError
+
+_TAG = re.compile(r"^manylinux_(\d+)_(\d+)_(x86_64)$")
+#: Always provided by the loader itself.
+LOADER_NAMES = frozenset({"ld-linux-x86-64.so.2", "linux-vdso.so.1"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    tag: str  # manylinux_2_28_x86_64
+    glibc: tuple[int, int]
+    whitelist: frozenset[str]
+    #: namespace ("GLIBC", "GLIBCXX", ...) -> allowed version names ("2.28", ...)
+    symbol_versions: dict[str, frozenset[str]]
+
+    def allows_library(self, soname: str) -> bool:
+        return soname in self.whitelist or soname in LOADER_NAMES
+
+    def offending_version(self, library: str, version_name: str) -> bool:
+        """True when ``version_name`` (e.g. GLIBC_2.34) is newer than the policy allows."""
+        if not self.allows_library(library):
+            return False  # versions of bundled libraries are their own business
+        namespace, _, version = version_name.partition("_")
+        allowed = self.symbol_versions.get(namespace)
+        if allowed is None or not version:
+            return False
+        return version not in allowed
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[._]", text))
+
+
+@cache
+def policies() -> tuple[Policy, ...]:
+    """Every manylinux policy for x86_64, oldest glibc first."""
+    text = (
+        resources.files("auditwheel")
+        .joinpath("policy/manylinux-policy.json")
+        .read_text(encoding="utf-8")
+    )
+    result = []
+    for entry in json.loads(text):
+        match = re.match(r"^manylinux_(\d+)_(\d+)$", entry["name"])
+        if not match or "x86_64" not in entry["symbol_versions"]:
+            continue
+        result.append(
+            Policy(
+                tag=f"{entry['name']}_x86_64",
+                glibc=(int(match[1]), int(match[2])),
+                whitelist=frozenset(entry["lib_whitelist"]),
+                symbol_versions={
+                    k: frozenset(v) for k, v in entry["symbol_versions"]["x86_64"].items()
+                },
+            )
+        )
+    return tuple(sorted(result, key=lambda p: p.glibc))
+
+
+def policy_for(tag: str) -> Policy:
+    """The policy of ``manylinux_X_Y_x86_64``, or a ManifestError saying which tags exist."""
+    for policy in policies():
+        if policy.tag == tag:
+            return policy
+    known = ", ".join(p.tag for p in policies())
+    raise ManifestError(f"unknown platform tag {tag!r}; use one of {known}, or PLATFORM=auto")
+
+
+def is_valid_tag(tag: str) -> bool:
+    return bool(_TAG.match(tag))
+
+
+def max_version(names: Iterable[str], namespace: str) -> str | None:
+    """The newest ``<namespace>_x.y`` among ``names``, e.g. ``GLIBC_2.35``."""
+    versions = [n.partition("_")[2] for n in names if n.startswith(namespace + "_")]
+    versions = [v for v in versions if v and v[0].isdigit()]
+    return max(versions, key=_version_key, default=None)
