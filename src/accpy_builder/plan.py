@@ -43,7 +43,7 @@ class PbsAsset:
         return "full" if self.asset.endswith(".tar.zst") else "install_only"
 
     def url(self, mirror: str) -> str:
-        """``<mirror>/<tag>/<asset>``: the layout of GitHub releases and UV_PYTHON_INSTALL_MIRROR."""
+        """``<mirror>/<tag>/<asset>``: GitHub releases and UV_PYTHON_INSTALL_MIRROR alike."""
         return f"{mirror.rstrip('/')}/{self.tag}/{self.asset}"
 
 

@@ -18,7 +18,15 @@ from .errors import CommandError
 log = logging.getLogger(__name__)
 
 #: Variables that would make a built interpreter or its pip behave differently from a user's.
-_DROPPED_PREFIXES = ("PYTHON", "PIP_", "UV_", "VIRTUAL_ENV", "CONDA_", "LD_LIBRARY_PATH", "LD_PRELOAD")
+_DROPPED_PREFIXES = (
+    "PYTHON",
+    "PIP_",
+    "UV_",
+    "VIRTUAL_ENV",
+    "CONDA_",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,1 +1,4 @@
-"""Stage 2: obtain a CPython tree, from python-build-standalone (``pbs``) or this machine (``adopt``)."""
+"""Stage 2: obtain a CPython tree.
+
+From python-build-standalone (``pbs``) or from this machine (``adopt``).
+"""
