@@ -387,3 +387,15 @@ def test_no_build_paths_baked_in(root: Path) -> None:
         line for line in text.splitlines() if not line.lstrip().startswith("#")
     ).replace("$@", "")
     assert os.access(root / "base" / "2023.06" / "setup.sh", os.R_OK)
+
+
+def test_tcsh_moved_tree_and_relative_path(tmp_path: Path) -> None:
+    built = make_root(tmp_path / "built")
+    moved = tmp_path / "moved" / "root"
+    moved.parent.mkdir()
+    shutil.move(built, moved)
+    res = run("tcsh", f"source ./pro/setup.csh\n{CSH_SHOW}", moved / "base")
+    assert res.code == 0, res.err
+    v = res.vars()
+    assert v["ACC_PY_BASE"] == f"{moved}/base/2023.06"
+    assert v["PY"] == f"{moved}/base/2023.06/bin/python3"
