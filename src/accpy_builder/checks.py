@@ -98,29 +98,56 @@ def check_no_build_paths(tree: Path, forbidden: Sequence[str], skip: Sequence[st
         )
 
 
-def _resolves_inside(info: ElfInfo, name: str, tree: Path) -> bool:
-    for entry in info.search_path:
-        directory = Path(os.path.normpath(expand_origin(entry, info.path)))
-        if _inside(str(directory), tree) and (directory / name).exists():
-            return True
-    return False
+def _dirs(entries: Sequence[str], info: ElfInfo) -> list[Path]:
+    return [Path(os.path.normpath(expand_origin(e, info.path))) for e in entries]
+
+
+def _unresolved(infos: Sequence[ElfInfo], tree: Path, policy: Policy) -> list[str]:
+    """Simulate the loader from every root object (executables, extension modules, anything
+    nobody needs): each NEEDED entry must resolve inside the tree, be loaded already, or be
+    whitelisted. DT_RPATH is inherited by dependencies, DT_RUNPATH is not (as in glibc)."""
+    by_path = {info.path.resolve(): info for info in infos}
+    wanted = {name for info in infos for name in info.needed}
+    roots = [i for i in infos if (i.soname or i.path.name) not in wanted]
+    problems: list[str] = []
+    for root in roots:
+        loaded: set[str] = set()
+        queue: list[tuple[ElfInfo, list[Path]]] = [(root, [])]
+        while queue:
+            obj, inherited = queue.pop(0)
+            own_rpath = [] if obj.runpath else _dirs(obj.rpath, obj)
+            search = _dirs(obj.runpath, obj) if obj.runpath else own_rpath + inherited
+            for name in obj.needed:
+                if name in loaded or policy.allows_library(name):
+                    continue
+                found = next(
+                    (d / name for d in search if _inside(str(d), tree) and (d / name).exists()),
+                    None,
+                )
+                if found is None:
+                    rel = obj.path.relative_to(tree).as_posix()
+                    problems.append(
+                        f"{rel} needs {name}, neither in the base nor allowed on {policy.tag}"
+                    )
+                    continue
+                loaded.add(name)
+                child = by_path.get(found.resolve())
+                if child is not None:
+                    queue.append((child, own_rpath + inherited))
+    return sorted(set(problems))
 
 
 def _elf_problems(
     infos: Sequence[ElfInfo], tree: Path, policy: Policy
 ) -> tuple[list[str], list[str]]:
     """(library problems, symbol-version problems) of ``infos`` under ``policy``."""
-    libs: list[str] = []
     symbols: list[str] = []
     for info in infos:
         rel = info.path.relative_to(tree).as_posix()
-        for name in info.needed:
-            if not _resolves_inside(info, name, tree) and not policy.allows_library(name):
-                libs.append(f"{rel} needs {name}, neither in the base nor allowed on {policy.tag}")
         too_new = sorted({v for lib, v in info.version_needs if policy.offending_version(lib, v)})
         if too_new:
             symbols.append(f"{rel} needs {', '.join(too_new)}")
-    return libs, symbols
+    return _unresolved(infos, tree, policy), symbols
 
 
 def check_elves(tree: Path, platform: str) -> CheckReport:
@@ -157,9 +184,11 @@ def check_elves(tree: Path, platform: str) -> CheckReport:
             if not libs and not symbols:
                 log.info("honest platform tag: %s (newest GLIBC needed: %s)", policy.tag, glibc)
                 return CheckReport(policy.tag, len(infos), glibc)
-        raise CheckError(
-            f"no manylinux policy fits this base (it needs GLIBC {glibc}); "
-            "build it from a python-build-standalone interpreter (PBS_MIRROR=...)"
+        libs, symbols = _elf_problems(infos, tree, policies()[-1])
+        raise _fail(
+            f"no manylinux policy fits this base (it needs GLIBC {glibc})",
+            libs + symbols,
+            "build it from a python-build-standalone interpreter (PBS_MIRROR=...)",
         )
     policy = policy_for(platform)
     libs, symbols = _elf_problems(infos, tree, policy)

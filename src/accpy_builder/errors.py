@@ -49,6 +49,12 @@ class PackagesError(BuildError):
     exit_code = 7
 
 
+class InjectError(BuildError):
+    """A recipe cannot be placed: bad template, unsafe symlink or a clash with the tree."""
+
+    exit_code = 10
+
+
 class CheckError(BuildError):
     """The finished tree fails a pre-packing check; the message lists the offending files."""
 

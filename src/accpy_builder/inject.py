@@ -27,7 +27,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import BuildError
+from .errors import InjectError
 from .plan import BaseSpec, Site
 
 log = logging.getLogger(__name__)
@@ -42,15 +42,6 @@ SETUP_TEMPLATE = "setup.sh.in"
 RECIPES_DIR = "recipes"
 _IGNORED_DIRS = frozenset({"__pycache__"})
 _IGNORED_SUFFIXES = (".pyc", ".pyo")
-
-
-class InjectError(BuildError):
-    """A recipe cannot be placed: bad template, unsafe symlink or a clash with the tree.
-
-    (Belongs in ``errors.py`` with its own exit code; kept here until that module is edited.)
-    """
-
-    exit_code = 10
 
 
 @dataclass(frozen=True)

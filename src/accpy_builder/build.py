@@ -1,0 +1,169 @@
+"""The pipeline: one base from a :class:`BuildPlan` to tarballs in ``dist/``.
+
+manifest -> interpreter (pbs | adopt) -> relocate -> packages -> inject -> bytecode -> checks
+-> metadata -> pack. Each stage is a module of its own; this one only orders them.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import checks, inject, pack, packages, relocate
+from .errors import SourceError
+from .interpreter import adopt as adopt_source
+from .interpreter import pbs as pbs_source
+from .metadata import METADATA_NAME, PackageRecord, write_metadata
+from .pack import PackResult
+from .plan import PBS_GITHUB, AdoptSource, BuildPlan
+from .platforms import policy_for
+from .proc import clean_env, run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tree: Path
+    platform: str
+    python_version: str
+    artifacts: PackResult
+
+
+@contextmanager
+def stage(number: int, name: str) -> Iterator[None]:
+    log.info("[%d/8] %s", number, name)
+    start = time.perf_counter()
+    yield
+    log.info("      %s done in %.1f s", name, time.perf_counter() - start)
+
+
+def build_prefix(tree: Path, minor: str) -> str:
+    """The ``--prefix`` the interpreter was configured with, read from its sysconfigdata."""
+    stdlib = tree / "lib" / f"python{minor}"
+    for path in sorted(stdlib.glob("_sysconfigdata*.py")):
+        text = path.read_text(encoding="utf-8")
+        _, sep, body = text.partition("build_time_vars = ")
+        if sep:
+            variables = ast.literal_eval(body.strip())
+            return str(variables["prefix"])
+    raise SourceError(f"{stdlib}: no _sysconfigdata*.py; this does not look like a CPython tree")
+
+
+_SMOKE = (
+    "import platform, sys, sysconfig; "
+    "v = '%d.%d.%d' % sys.version_info[:3]; "
+    "assert platform.python_version().startswith(v), platform.python_version(); "
+    "assert sysconfig.get_config_var('prefix') == sys.prefix, sysconfig.get_config_var('prefix'); "
+    "print(v)"
+)
+
+
+def _python_version(python: Path) -> str:
+    """Run the relocated interpreter once; its version strings and sysconfig must agree."""
+    out = run([python, "-I", "-c", _SMOKE], env=clean_env(), what=f"{python} (smoke test)")
+    return out.strip()
+
+
+def _obtain(
+    plan: BuildPlan, tree: Path, scratch: Path, progress: bool
+) -> tuple[str, dict[str, Any]]:
+    """Put the interpreter at ``tree``; return its build prefix and provenance."""
+    minor = plan.base.python_minor
+    if isinstance(plan.source, AdoptSource):
+        adopted = adopt_source.adopt(plan.source.prefix, minor, tree)
+        origin = adopted.origin
+        return origin.build_prefix, {
+            "kind": "adopt",
+            "prefix": str(origin.prefix),
+            "version": origin.version,
+        }
+    asset = plan.base.interpreter
+    got = pbs_source.obtain_pbs(
+        asset, plan.source.mirror, plan.cache_dir, scratch, progress=progress
+    )
+    shutil.move(got.prefix, tree)
+    return build_prefix(tree, minor), {
+        "kind": "pbs",
+        "tag": asset.tag,
+        "asset": asset.asset,
+        "url": asset.url(PBS_GITHUB),
+        "mirror": plan.source.mirror,
+        "sha256": got.sha256,
+    }
+
+
+def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
+    base = plan.base
+    minor = base.python_minor
+    work = plan.work_dir.resolve() / base.version
+    if work.exists():
+        shutil.rmtree(work)
+    tree = work / "tree"
+    scratch = work / "unpack"
+    scratch.mkdir(parents=True)
+    wheel_platform = plan.platform if plan.platform != "auto" else base.platform
+    policy = policy_for(wheel_platform)
+
+    with stage(1, f"interpreter ({type(plan.source).__name__.removesuffix('Source').lower()})"):
+        old_prefix, provenance = _obtain(plan, tree, scratch, progress)
+        shutil.rmtree(scratch)
+    with stage(2, "relocate"):
+        moved = relocate.relocate(
+            tree,
+            old_prefix=old_prefix,
+            policy=policy,
+            scrub_binaries=isinstance(plan.source, AdoptSource),
+        )
+        python = tree / "bin" / f"python{minor}"
+        python_version = _python_version(python)
+        if not python_version.startswith(minor + "."):
+            raise SourceError(f"the interpreter is CPython {python_version}, base needs {minor}")
+        log.info("      CPython %s; bundled %d libraries", python_version, len(moved.bundled))
+    with stage(3, "packages"):
+        wheelhouse = packages.fill_wheelhouse(
+            base.packages,
+            python_version=minor,
+            platform=wheel_platform,
+            cache_dir=plan.cache_dir,
+        )
+        installed = packages.install_packages(python, base.packages, wheelhouse)
+        relocate.fix_shebangs(tree)
+    with stage(4, "inject"):
+        inject.inject(tree, base, plan.site, plan.project_dir)
+    with stage(5, "bytecode"):
+        packages.compile_bytecode(python, tree)
+    with stage(6, "checks"):
+        forbidden = [str(plan.work_dir.resolve()), str(work)]
+        if isinstance(plan.source, AdoptSource):
+            forbidden.append(old_prefix)
+        report = checks.check_tree(tree, platform=plan.platform, forbidden=forbidden)
+    with stage(7, "metadata"):
+        write_metadata(
+            tree,
+            plan=plan,
+            python_version=python_version,
+            platform=report.platform,
+            interpreter=provenance,
+            packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
+            bundled=moved.bundled,
+        )
+        pack.write_record(tree)
+    with stage(8, "pack"):
+        stem = f"acc-py-base-{base.version}-{report.platform}"
+        artifacts = pack.pack(
+            tree,
+            top=base.version,
+            dist_dir=plan.dist_dir,
+            stem=stem,
+            source_date_epoch=plan.source_date_epoch,
+        )
+    log.info("built %s (%s)", artifacts.tar_gz, METADATA_NAME)
+    return BuildResult(tree, report.platform, python_version, artifacts)

@@ -1,0 +1,123 @@
+"""``acc-py-build base VERSION``: build one base into dist/."""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import dataclasses
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from ..build import build
+from ..errors import ManifestError
+from ..manifest import get_base, load_manifest
+from ..plan import AdoptSource, BaseSpec, BuildPlan, PbsSource
+from ..platforms import is_valid_tag, policy_for
+
+HELP = "build one base version from versions.yaml into dist/"
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("ACC_PY_BUILD_CACHE"):
+        return Path(os.environ["ACC_PY_BUILD_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "acc-py-build"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", metavar="VERSION", help="base version to build, e.g. 2023.06")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("versions.yaml"),
+        help="the manifest (default: ./versions.yaml); recipes/ and setup.sh.in sit beside it",
+    )
+    source = parser.add_argument_group("interpreter source (default: the pinned PBS asset)")
+    source.add_argument(
+        "--interpreter",
+        metavar="auto|PREFIX",
+        help="adopt a CPython install prefix from this machine instead of downloading one; "
+        "'auto' finds one of the right minor version",
+    )
+    source.add_argument(
+        "--pbs-mirror",
+        metavar="URL",
+        help="python-build-standalone mirror laid out as <mirror>/<tag>/<asset> "
+        "(https://, http:// or file://; default: the manifest's, i.e. GitHub)",
+    )
+    parser.add_argument(
+        "--platform",
+        metavar="TAG|auto",
+        help="target platform tag (default: the manifest's); 'auto' computes the honest tag",
+    )
+    parser.add_argument("--index-url", help="override the site package index for this build")
+    parser.add_argument(
+        "--usage-collector", metavar="HOST:PORT", help="override the usage collector address"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="download and wheel cache (default: $ACC_PY_BUILD_CACHE or ~/.cache/acc-py-build)",
+    )
+    parser.add_argument("--work-dir", type=Path, default=Path("build"), help="default: ./build")
+    parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help="default: ./dist")
+
+
+def _source_date_epoch(base: BaseSpec) -> int:
+    """$SOURCE_DATE_EPOCH, else midnight UTC on the first day of the base's month."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
+        try:
+            return int(os.environ["SOURCE_DATE_EPOCH"])
+        except ValueError:
+            raise ManifestError(
+                f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not an integer"
+            ) from None
+    year, month = (int(p) for p in base.version.split(".")[:2])
+    return calendar.timegm(dt.date(year, month, 1).timetuple())
+
+
+def make_plan(args: argparse.Namespace) -> BuildPlan:
+    manifest_path = args.manifest.resolve()
+    manifest = load_manifest(manifest_path)
+    base = get_base(manifest, args.version)
+    site = manifest.site
+    if args.index_url:
+        site = dataclasses.replace(site, index_url=args.index_url)
+    if args.usage_collector:
+        site = dataclasses.replace(site, usage_collector=args.usage_collector)
+    platform = args.platform or base.platform
+    if platform != "auto":
+        if not is_valid_tag(platform):
+            raise ManifestError(
+                f"PLATFORM={platform!r} is not a tag like manylinux_2_28_x86_64; or use auto"
+            )
+        policy_for(platform)
+    source: AdoptSource | PbsSource
+    if args.interpreter:
+        prefix = None if args.interpreter == "auto" else Path(args.interpreter)
+        source = AdoptSource(prefix)
+    else:
+        source = PbsSource(args.pbs_mirror or os.environ.get("PBS_MIRROR") or site.pbs_mirror)
+    return BuildPlan(
+        base=base,
+        site=site,
+        source=source,
+        platform=platform,
+        manifest_path=manifest_path,
+        project_dir=manifest_path.parent,
+        cache_dir=(args.cache_dir or default_cache_dir()).absolute(),
+        work_dir=args.work_dir.absolute(),
+        dist_dir=args.dist_dir.absolute(),
+        source_date_epoch=_source_date_epoch(base),
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    plan = make_plan(args)
+    result = build(plan, progress=sys.stderr.isatty() and args.verbosity >= 0)
+    for path in (result.artifacts.tar_gz, result.artifacts.tar_zst):
+        print(path)
+    return 0

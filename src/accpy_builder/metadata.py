@@ -1,0 +1,70 @@
+"""The metadata file inside every base: ``ACC-PY.json``.
+
+Deterministic (sorted keys, no wall-clock time), so that it does not spoil reproducibility.
+The installer and ``acc-py`` read it; ``ACC-PY.RECORD`` (pack stage) lists every file's hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .plan import BuildPlan
+
+METADATA_NAME = "ACC-PY.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    name: str
+    version: str
+    wheel: str
+    sha256: str
+
+
+def write_metadata(
+    tree: Path,
+    *,
+    plan: BuildPlan,
+    python_version: str,
+    platform: str,
+    interpreter: Mapping[str, Any],
+    packages: Sequence[PackageRecord],
+    bundled: Sequence[str],
+) -> Path:
+    base = plan.base
+    data: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "name": "acc-py-base",
+        "version": base.version,
+        "patch": base.patch,
+        "release": f"{base.version}.{base.patch}",
+        "python": python_version,
+        "platform": platform,
+        "declared_platform": base.platform,
+        "status": base.status,
+        "end_of_life": base.end_of_life.isoformat() if base.end_of_life else None,
+        "source_date_epoch": plan.source_date_epoch,
+        "interpreter": dict(interpreter),
+        "packages": [
+            {"name": p.name, "version": p.version, "wheel": p.wheel, "sha256": p.sha256}
+            for p in sorted(packages, key=lambda p: p.name)
+        ],
+        "bundled_libraries": sorted(bundled),
+        "site": {"index_url": plan.site.index_url, "usage_collector": plan.site.usage_collector},
+        "builder": {"name": "acc-py-base-builder", "version": __version__},
+    }
+    path = tree / METADATA_NAME
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
+def read_metadata(tree: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((tree / METADATA_NAME).read_text(encoding="utf-8"))
+    return data
