@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from ..manifest import load_manifest
 
@@ -18,7 +19,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "version": b.version,
             "patch": b.patch,
