@@ -8,6 +8,7 @@ import io
 import logging
 import socket
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -329,3 +330,37 @@ def test_concurrent_fetches_download_once(
     assert not errors
     assert len(results) == 3 and len(set(results)) == 1
     assert len(server.requests) == 1
+
+
+def test_two_processes_download_once(payload: PbsAsset, server: Server, tmp_path: Path) -> None:
+    """Two builders (separate processes) share the cache: the second waits, then hits."""
+    server.delay = 0.5
+    code = (
+        "import sys; from pathlib import Path; from accpy_builder.download import fetch; "
+        "print(fetch(sys.argv[1], sys.argv[2], Path(sys.argv[3])))"
+    )
+    argv = [sys.executable, "-c", code, payload.url(server.url), payload.sha256, str(tmp_path)]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert {out.strip() for out, _ in outs} == {str(tmp_path / payload.sha256 / payload.asset)}
+    assert len(server.requests) == 1
+
+
+class _FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_on_a_tty(
+    payload: PbsAsset, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _FakeTTY()
+    monkeypatch.setattr(sys, "stderr", fake)
+    fetch(payload.url(mirror.as_uri()), payload.sha256, tmp_path, progress=True)
+    line = fake.getvalue()
+    assert line.startswith("\r") and line.endswith("\n")
+    assert "100.0%" in line and "MB/s" in line and payload.asset in line

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ def mirror_url(mirror: str) -> str:
 
 def describe_attempt(url: str, reason: str) -> str:
     """One line for an unreachable mirror: what was tried and the two ways out."""
+    reason = re.sub(rf"^(cannot (reach|fetch) )?{re.escape(url)}:\s*", "", reason)
     return (
         f"cannot fetch the python-build-standalone archive {url}: {reason}. "
         "Set PBS_MIRROR=<https:// URL or file:// dir> to a mirror laid out as "
