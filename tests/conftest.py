@@ -49,3 +49,36 @@ def python_prefix(minor: str) -> Path:
 @pytest.fixture(scope="session")
 def project_dir() -> Path:
     return PROJECT
+
+
+BUILT: list[str] = []  # "2023.06 (CPython 3.11.7, adopt)": what the build tests really built
+
+
+def build_cache() -> Path:
+    """The builder's download and wheel cache for tests, kept across runs (gitignored)."""
+    path = Path(os.environ.get("ACC_PY_TEST_CACHE", PROJECT / ".cache" / "test-wheels"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_builder(
+    *args: str, cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``acc-py-build`` as a user runs it, with the test cache; output captured."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "accpy_builder.cli", *args],
+        cwd=cwd or PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if BUILT:
+        terminalreporter.section("bases built by the tests")
+        for line in BUILT:
+            terminalreporter.write_line(line)

@@ -136,6 +136,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         )
         installed = packages.install_packages(python, base.packages, wheelhouse)
         relocate.fix_shebangs(tree)
+        # fail fast: every ELF is final now, and this is the check most likely to refuse
+        report = checks.check_elves(tree, plan.platform)
     with stage(4, "inject"):
         inject.inject(tree, base, plan.site, plan.project_dir)
     with stage(5, "bytecode"):
@@ -144,7 +146,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         forbidden = [str(plan.work_dir.resolve()), str(work)]
         if isinstance(plan.source, AdoptSource):
             forbidden.append(old_prefix)
-        report = checks.check_tree(tree, platform=plan.platform, forbidden=forbidden)
+        checks.check_modes_and_links(tree)
+        checks.check_no_build_paths(tree, forbidden)
     with stage(7, "metadata"):
         write_metadata(
             tree,

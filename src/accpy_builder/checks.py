@@ -217,13 +217,3 @@ def check_elves(tree: Path, platform: str) -> CheckReport:
             f"{platform} host, or pass PLATFORM=auto to tag the base honestly ({honest})",
         )
     return CheckReport(platform, len(infos), glibc)
-
-
-def check_tree(
-    tree: Path, *, platform: str, forbidden: Sequence[str], skip: Sequence[str] = ()
-) -> CheckReport:
-    """Every check, in order; returns the platform tag the base satisfies."""
-    check_modes_and_links(tree)
-    report = check_elves(tree, platform)
-    check_no_build_paths(tree, forbidden, skip)
-    return report

@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import ast
+import base64
+import csv
+import hashlib
 import logging
 import os
 import re
@@ -191,9 +194,13 @@ def set_runpaths(tree: Path) -> int:
 # --------------------------------------------------------------------------- scripts and text
 
 
-def fix_shebangs(tree: Path) -> int:
-    """Rewrite absolute python shebangs: a /bin/sh trampoline in bin/, ``env`` elsewhere."""
-    count = 0
+def fix_shebangs(tree: Path) -> list[Path]:
+    """Rewrite absolute python shebangs: a /bin/sh trampoline in bin/, ``env`` elsewhere.
+
+    Installed wheels list their scripts' hashes in ``*.dist-info/RECORD``; those lines are
+    updated too, so that the RECORDs stay true (and free of the build path's traces).
+    """
+    rewritten: list[Path] = []
     bindir = tree / "bin"
     for path in _text_candidates(tree):
         try:
@@ -212,8 +219,32 @@ def fix_shebangs(tree: Path) -> int:
         else:
             shebang = f"#!/usr/bin/env {python}\n"
         path.write_bytes(shebang.encode() + data[match.end() :])
-        count += 1
-    return count
+        rewritten.append(path)
+    if rewritten:
+        _refresh_wheel_records(tree, set(rewritten))
+    return rewritten
+
+
+def _record_hash(path: Path) -> str:
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _refresh_wheel_records(tree: Path, changed: set[Path]) -> None:
+    for record in sorted(tree.glob("lib/python*/site-packages/*.dist-info/RECORD")):
+        site = record.parent.parent
+        raw = record.read_bytes()
+        ending = "\r\n" if b"\r\n" in raw else "\n"
+        rows = list(csv.reader(raw.decode("utf-8").splitlines()))
+        dirty = False
+        for row in rows:
+            if len(row) == 3 and Path(os.path.normpath(site / row[0])) in changed:
+                target = Path(os.path.normpath(site / row[0]))
+                row[1:] = [_record_hash(target), str(target.stat().st_size)]
+                dirty = True
+        if dirty:
+            with record.open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator=ending).writerows(rows)
 
 
 def _text_candidates(tree: Path) -> Iterable[Path]:
@@ -346,7 +377,7 @@ def relocate(
     make_writable(tree)
     bundled = bundle_libraries(tree, policy)
     changed = set_runpaths(tree)
-    shebangs = fix_shebangs(tree)
+    shebangs = len(fix_shebangs(tree))
     scrubbed = scrub_prefix(tree, old_prefix, binaries=scrub_binaries)
     return RelocateReport(
         bundled=tuple(bundled),

@@ -66,6 +66,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help="default: ./dist")
 
 
+def project_dir(manifest_path: Path) -> Path:
+    """Where recipes/ and setup.sh.in are: beside the manifest, else in this checkout."""
+    if (manifest_path.parent / "recipes").is_dir():
+        return manifest_path.parent
+    checkout = Path(__file__).resolve().parents[3]
+    if (checkout / "recipes").is_dir() and (checkout / "setup.sh.in").is_file():
+        return checkout
+    raise ManifestError(
+        f"no recipes/ directory beside {manifest_path}; keep the manifest in the builder's checkout"
+    )
+
+
 def _source_date_epoch(base: BaseSpec) -> int:
     """$SOURCE_DATE_EPOCH, else midnight UTC on the first day of the base's month."""
     if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
@@ -107,7 +119,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         source=source,
         platform=platform,
         manifest_path=manifest_path,
-        project_dir=manifest_path.parent,
+        project_dir=project_dir(manifest_path),
         cache_dir=(args.cache_dir or default_cache_dir()).absolute(),
         work_dir=args.work_dir.absolute(),
         dist_dir=args.dist_dir.absolute(),

@@ -1,0 +1,74 @@
+# Acc-Py base builder. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+VERSION ?= 2023.06
+MANIFEST ?= versions.yaml
+INTERPRETER ?=
+PBS_MIRROR ?=
+PLATFORM ?=
+INDEX_URL ?=
+USAGE_COLLECTOR ?=
+CACHE_DIR ?=
+WORK_DIR ?= build
+DIST_DIR ?= dist
+PYTEST_ARGS ?=
+
+BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
+	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
+	$(if $(PBS_MIRROR),--pbs-mirror $(PBS_MIRROR)) \
+	$(if $(PLATFORM),--platform $(PLATFORM)) \
+	$(if $(INDEX_URL),--index-url $(INDEX_URL)) \
+	$(if $(USAGE_COLLECTOR),--usage-collector $(USAGE_COLLECTOR)) \
+	$(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
+	--work-dir $(WORK_DIR) --dist-dir $(DIST_DIR)
+
+.PHONY: help venv base manifest test test-deps lint bench clean
+
+help:
+	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
+	@echo "          [INDEX_URL=URL] [USAGE_COLLECTOR=HOST:PORT] [CACHE_DIR=DIR]"
+	@echo "make manifest   validate versions.yaml and list its bases"
+	@echo "make test       install what the tests need, lint, type-check and run the suite"
+	@echo "make bench      time make base (warm cache) against the bare pipeline"
+	@echo "make clean      remove build/ and dist/ (the download cache stays)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "the builder needs Python >= 3.11: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+base: venv
+	$(BIN)/acc-py-build base $(BUILD_ARGS)
+
+manifest: venv
+	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
+
+# The shells that the setup.sh tests source it from; a fresh Debian machine lacks zsh and tcsh.
+test-deps:
+	@missing=""; for s in bash zsh dash tcsh; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (Debian packages)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests benchmarks build_base.py
+	$(BIN)/mypy
+
+test: venv test-deps lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_build.py --version $(VERSION)
+
+clean:
+	rm -rf build dist
