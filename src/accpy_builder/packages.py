@@ -513,8 +513,16 @@ def _run_compileall(cmd: list[str], directory: Path) -> None:
     except CommandError as exc:
         raise PackagesError(f"compiling bytecode in {directory} failed: {exc}") from exc
     failed = [ln for ln in out.splitlines() if ln.startswith("*** Error compiling")]
+    status = re.search(r"^compileall-exit-status: (\S+)$", out, re.MULTILINE)
+    if status and status[1] not in ("0", "None") and not failed:
+        tail = " ".join(out.strip().splitlines()[-3:])
+        raise PackagesError(f"compiling bytecode in {directory} failed: {tail}")
     for line in failed:
         log.debug("%s", line)
     if failed:
-        log.warning("%d files in %s do not compile and were skipped", len(failed), directory)
+        first = failed[0].removeprefix("*** Error compiling ").rstrip(".")
+        log.warning(
+            "%d files in %s do not compile and were skipped (first: %s)",
+            len(failed), directory, first,
+        )  # fmt: skip
     log.info("compiled %s in %.1f s", directory, time.monotonic() - start)
