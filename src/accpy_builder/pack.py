@@ -138,7 +138,7 @@ def _scan(tree: Path) -> list[_Node]:
                 elif stat.S_ISREG(mode):
                     nodes.append(_Node(rel, entry.path, "file", mode, est.st_size, ""))
                 elif stat.S_ISLNK(mode):
-                    target = os.readlink(entry.path)  # noqa: PTH115 - str paths: hot loop
+                    target = os.readlink(entry.path)
                     nodes.append(_Node(rel, entry.path, "symlink", mode, 0, target))
                 else:
                     offenders.append(f"{rel} ({_kind_name(mode)})")
@@ -347,18 +347,20 @@ class _Sink(threading.Thread):
             self.fh.write(data)
 
     def run(self) -> None:
+        ended = False
         try:
             with self.fh:
                 while (chunk := self.queue.get()) is not None:
                     self._write(self.compress(chunk))
+                ended = True
                 self._write(self.flush())
                 self.fh.flush()
                 os.fsync(self.fh.fileno())
         except BaseException as exc:  # reported by pack() in the calling thread
             self.error = exc
             self.failed.set()
-            while self.queue.get() is not None:  # keep draining so that the producer never blocks
-                pass
+            while not ended:  # keep draining so that the producer never blocks
+                ended = self.queue.get() is None
 
 
 def _check_top(top: str) -> None:
