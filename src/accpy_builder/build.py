@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import checks, inject, pack, packages, relocate
+from . import bytecode, checks, inject, pack, packages, relocate
 from .errors import SourceError
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
@@ -141,7 +141,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
     with stage(4, "inject"):
         inject.inject(tree, base, plan.site, plan.project_dir)
     with stage(5, "bytecode"):
-        packages.compile_bytecode(python, tree)
+        bytecode.compile_bytecode(python, tree, minor)
     with stage(6, "checks"):
         forbidden = [str(plan.work_dir.resolve()), str(work)]
         if isinstance(plan.source, AdoptSource):

@@ -1,4 +1,4 @@
-"""Stage 4: pinned wheels into the tree, then bytecode so nothing compiles on a read-only tree.
+"""Stage 4: the pinned wheels, installed into the tree (bytecode is :mod:`.bytecode`'s job).
 
 * :func:`fill_wheelhouse` downloads every pinned wheel (``--require-hashes``, binary only, for the
   *target* Python and platform) into ``<cache>/wheels``. The wheelhouse is filled from PyPI, or
@@ -7,8 +7,6 @@
   ``PIP_*``). Once filled it works offline: a hit needs no network at all.
 * :func:`install_packages` installs them offline (``--no-index --find-links``, hashes checked)
   into the target interpreter's own site-packages, with uv, or with pip run from its own wheel.
-* :func:`compile_bytecode` precompiles the stdlib and site-packages with the target interpreter,
-  reproducibly, as ``unchecked-hash`` pycs.
 """
 
 from __future__ import annotations
@@ -405,7 +403,7 @@ def install_packages(
 
     ``python`` is the target tree's interpreter (a CPython install prefix, not a venv). uv does the
     work when it supports the target; otherwise pip is run from its own pinned wheel. No bytecode
-    is compiled here (see :func:`compile_bytecode`). Console scripts get absolute shebangs, which
+    is compiled here (see :mod:`.bytecode`). Console scripts get absolute shebangs, which
     the relocate pass rewrites; they are listed in the result.
     """
     target = _inspect(python)
@@ -458,71 +456,3 @@ def install_packages(
             InstalledPackage(pin.name, pin.version, wheel.name, index.sha256(wheel), scripts)
         )
     return result
-
-
-# --------------------------------------------------------------------------- bytecode
-
-# Runs compileall's own command line in the target, but reports its exit status on stdout so
-# that files which fail on purpose (py2 sources, bad_coding test data) don't fail the build.
-_COMPILEALL = """\
-import runpy, sys
-sys.argv = ["compileall"] + sys.argv[1:]
-try:
-    runpy.run_module("compileall", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    print("compileall-exit-status:", exc.code)
-"""
-
-
-def compile_bytecode(python: Path, tree: Path, *, workers: int = 1) -> None:
-    """Precompile every ``.py`` of the stdlib and site-packages with the target interpreter.
-
-    * ``unchecked-hash`` pycs: valid whatever mtimes the installer or the tarball leave; the base
-      is read-only, so sources never change under them.
-    * Optimisation level 0 only: ``python -O`` on the installed base compiles in memory (and
-      cannot write), which is acceptable for a rarely used flag.
-    * Reproducible: ``PYTHONHASHSEED=0`` (frozenset constants are marshalled in hash order), the
-      recorded source path is relative to the tree (``-d lib/pythonX.Y``), and one worker by
-      default: marshal's FLAG_REF depends on reference counts in the compiling process, and with
-      ``-j`` worker processes are reused across files in a timing-dependent order. Seen on
-      3.11: ``-j0`` gave a different pyc for one scipy file. ``workers`` other than 1 (0 means
-      one per CPU) is faster but not byte-reproducible.
-    Files that fail to compile are skipped and counted; the build goes on.
-    """
-    target = _inspect(python)
-    stdlib = target.stdlib.resolve()
-    tree = tree.resolve()
-    if not stdlib.is_relative_to(tree):
-        raise PackagesError(f"{python}'s stdlib {stdlib} is not inside the tree {tree}")
-    dirs = [stdlib]
-    for site_dir in target.site_dirs:  # usually inside the stdlib dir, then compiled with it
-        site = site_dir.resolve()
-        if site.is_dir() and not site.is_relative_to(stdlib) and site.is_relative_to(tree):
-            dirs.append(site)
-    for directory in dirs:  # -d names one directory: one run each
-        cmd = [str(python), "-s", "-c", _COMPILEALL, "-q", "-f", "-r", "1000"]
-        cmd += ["--invalidation-mode", "unchecked-hash", "-j", str(workers)]
-        cmd += ["-d", str(directory.relative_to(tree)), str(directory)]
-        _run_compileall(cmd, directory)
-
-
-def _run_compileall(cmd: list[str], directory: Path) -> None:
-    start = time.monotonic()
-    try:
-        out = run(cmd, env=clean_env({"PYTHONHASHSEED": "0"}), what="compileall")
-    except CommandError as exc:
-        raise PackagesError(f"compiling bytecode in {directory} failed: {exc}") from exc
-    failed = [ln for ln in out.splitlines() if ln.startswith("*** Error compiling")]
-    status = re.search(r"^compileall-exit-status: (\S+)$", out, re.MULTILINE)
-    if status and status[1] not in ("0", "None") and not failed:
-        tail = " ".join(out.strip().splitlines()[-3:])
-        raise PackagesError(f"compiling bytecode in {directory} failed: {tail}")
-    for line in failed:
-        log.debug("%s", line)
-    if failed:
-        first = failed[0].removeprefix("*** Error compiling ").rstrip(".")
-        log.warning(
-            "%d files in %s do not compile and were skipped (first: %s)",
-            len(failed), directory, first,
-        )  # fmt: skip
-    log.info("compiled %s in %.1f s", directory, time.monotonic() - start)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, python_prefix
 
+from accpy_builder.bytecode import compile_bytecode
 from accpy_builder.errors import PackagesError
 from accpy_builder.packages import (
-    compile_bytecode,
     fill_wheelhouse,
     install_packages,
     manylinux_platforms,
@@ -188,9 +188,14 @@ def test_no_wheel_for_this_python(wheel_cache: Path) -> None:
         fill_wheelhouse(pins, python_version="3.13", platform=PLATFORM, cache_dir=wheel_cache)
 
 
+def tree_minor(tree: Path) -> str:
+    (stdlib,) = (tree / "lib").glob("python3.*")
+    return stdlib.name.removeprefix("python")
+
+
 def test_compiled_tree_never_writes_at_import(installed) -> None:  # type: ignore[no-untyped-def]
     tree, python, _, _ = installed
-    compile_bytecode(python, tree)
+    compile_bytecode(python, tree, tree_minor(tree))
     before = files_under(tree)
     probe = (
         "import sys, importlib.util, numpy, scipy.linalg, json, asyncio\n"
@@ -219,8 +224,9 @@ def test_compiled_tree_never_writes_at_import(installed) -> None:  # type: ignor
 def test_compile_is_reproducible(tmp_path: Path, wheel_cache: Path) -> None:
     """Two copies with different source mtimes compile to identical pyc bytes.
 
-    Serial only: ``workers=0`` (-j) was seen to give a different test_sampling pyc in scipy
-    (marshal's FLAG_REF depends on refcounts in the reused worker process)."""
+    One copy is compiled one group at a time, the other with the groups side by side: the
+    output must not depend on it (``compileall -j`` was seen to give a different scipy pyc:
+    marshal's FLAG_REF depends on refcounts in a reused worker process)."""
     pins = load_pins("3.11")
     wheelhouse = fill_wheelhouse(
         pins, python_version="3.11", platform=PLATFORM, cache_dir=wheel_cache
@@ -231,8 +237,8 @@ def test_compile_is_reproducible(tmp_path: Path, wheel_cache: Path) -> None:
     shutil.copytree(a, b, symlinks=True)
     for source in (b / "lib/python3.11/json").rglob("*.py"):
         os.utime(source, (1_000_000_000, 1_000_000_000))
-    compile_bytecode(python_a, a, workers=1)
-    compile_bytecode(tree_python(b), b)
+    compile_bytecode(python_a, a, "3.11", jobs=1)
+    compile_bytecode(tree_python(b), b, "3.11", jobs=4)
     digests = pyc_digests(a)
     assert len(digests) > 3000
     assert digests == pyc_digests(b)
