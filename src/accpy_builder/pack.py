@@ -17,9 +17,10 @@ entries sorted as above, each directory before its contents; GNU format (long na
 modes normalised (directories 0755, files 0755 if any x bit else 0644, symlinks 0777). Hard links
 are stored as independent regular files: whether two paths share an inode depends on how the tree
 was copied, which must not change the archive, and the result extracts anywhere. gzip: zlib level
-6, header mtime 0, no file name. zstd: level 10, 2 worker threads (output does not depend on the
-machine's core count), checksum and content size written. The output depends only on the tree,
-``top``, ``source_date_epoch`` and the zlib/zstd library versions.
+6 (as ``tar czf``), header mtime 0, no file name. zstd: level 9 (measured: as fast as level 8 while
+gzip bounds the wall time, 2% smaller; level 10 costs ~40% more CPU for 0.7%), 2 worker threads
+(the output does not depend on the machine's core count), checksum and content size written.
+The output depends only on the tree, ``top``, ``source_date_epoch`` and the zlib/zstd versions.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 RECORD_NAME = "ACC-PY.RECORD"
 GZIP_LEVEL = 6
-ZSTD_LEVEL = 10
+ZSTD_LEVEL = 9
 ZSTD_THREADS = 2
 _CHUNK = 1 << 20  # the tar stream reaches the compressors in fixed-size chunks
 _BLOCK = tarfile.BLOCKSIZE
