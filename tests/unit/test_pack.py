@@ -342,3 +342,21 @@ def test_file_changing_size_during_pack_fails_cleanly(
     with pytest.raises(CheckError, match="changed size"):
         do_pack(tree, tmp_path / "dist")
     assert list((tmp_path / "dist").iterdir()) == []
+
+
+def test_parallel_gzip_is_independent_of_the_thread_count() -> None:
+    import gzip
+    import random
+
+    from accpy_builder.pack import _ParallelGzip
+
+    rng = random.Random(7)
+    data = bytes(rng.getrandbits(8) for _ in range(50_000)) * 20  # ~1 MB, compressible
+    outputs = []
+    for workers in (1, 2, 5):
+        gz = _ParallelGzip(block=64 << 10, workers=workers)
+        parts = [gz.compress(data[i : i + 30_000]) for i in range(0, len(data), 30_000)]
+        outputs.append(b"".join(parts) + gz.flush())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count(b"\x1f\x8b\x08") >= len(data) // (64 << 10)  # one member per block
+    assert gzip.decompress(outputs[0]) == data
