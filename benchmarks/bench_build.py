@@ -37,7 +37,7 @@ from test_build_pbs import patched_manifest  # noqa: E402
 
 def timed(cmd: list[str], **kwargs: object) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(cmd, check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
     return time.perf_counter() - start
 
 
@@ -76,7 +76,7 @@ def main() -> int:
             f"DIST_DIR={tmp / 'dist'}",
         ]
         print(f"warming the cache: one make base {args.version} (not timed)", flush=True)
-        subprocess.run(make_base, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(make_base, check=True, capture_output=True)
         reqs = tmp / "requirements.txt"
         reqs.write_text("".join(p.requirement() + "\n" for p in base.packages))
         archive = mirror / asset.tag / asset.asset
@@ -129,11 +129,12 @@ def main() -> int:
     med_ours, med_bare = statistics.median(ours), statistics.median(theirs)
     ratio = med_ours / med_bare
     print()
-    print(f"{'':24}{'median':>10}{'runs':>30}")
-    print(
-        f"{'make base (warm cache)':24}{med_ours:>9.1f}s   {', '.join(f'{t:.1f}' for t in ours):>27}"
-    )
-    print(f"{'bare pipeline':24}{med_bare:>9.1f}s   {', '.join(f'{t:.1f}' for t in theirs):>27}")
+    print(f"{'':24}{'median':>10}   runs")
+    for label, times, med in (
+        ("make base (warm cache)", ours, med_ours),
+        ("bare pipeline", theirs, med_bare),
+    ):
+        print(f"{label:24}{med:>9.1f}s   {', '.join(f'{t:.1f}' for t in times)}")
     print(f"ratio: {ratio:.2f}x (goal <= 2.0x)  [CPython {prefix.name}, {os.cpu_count()} CPUs]")
     if args.json:
         args.json.write_text(

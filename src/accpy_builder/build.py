@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import bytecode, checks, inject, pack, packages, relocate
+from . import bytecode, checks, inject, pack, packages, record, relocate
 from .errors import SourceError
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
@@ -158,7 +158,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
             bundled=moved.bundled,
         )
-        pack.write_record(tree)
+        record.write_record(tree)
     with stage(8, "pack"):
         stem = f"acc-py-base-{base.version}-{report.platform}"
         artifacts = pack.pack(

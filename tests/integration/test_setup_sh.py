@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT, python_prefix
 
 from accpy_builder.inject import inject
 from accpy_builder.plan import BaseSpec, PbsAsset, Site
-from tests.conftest import PROJECT, python_prefix
 
 INDEX = "http://127.0.0.1:9/simple/"
 MINOR = "3.11"

@@ -9,11 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT
 
 from accpy_builder.errors import BuildError
 from accpy_builder.inject import InjectError, inject, render, template_values
 from accpy_builder.plan import BaseSpec, PbsAsset, Site
-from tests.conftest import PROJECT
 
 BASE = BaseSpec(
     version="2023.06",

@@ -19,11 +19,11 @@ import zstandard
 
 from accpy_builder import pack as pack_mod
 from accpy_builder.errors import ArchiveError, CheckError
-from accpy_builder.pack import (
+from accpy_builder.pack import pack
+from accpy_builder.record import (
     RECORD_NAME,
     RecordEntry,
     compare_record,
-    pack,
     read_record,
     write_record,
 )
@@ -331,14 +331,14 @@ def test_file_changing_size_during_pack_fails_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tree = make_tree(tmp_path / "tree")
-    real_scan = pack_mod._scan
+    real_scan = pack_mod.scan_tree
 
-    def scan_then_grow(t: Path) -> list[pack_mod._Node]:
+    def scan_then_grow(t: Path) -> list[pack_mod.Node]:
         nodes = real_scan(t)
         (t / "pip.conf").write_bytes(b"grown" * 100)
         return nodes
 
-    monkeypatch.setattr(pack_mod, "_scan", scan_then_grow)
+    monkeypatch.setattr(pack_mod, "scan_tree", scan_then_grow)
     with pytest.raises(CheckError, match="changed size"):
         do_pack(tree, tmp_path / "dist")
     assert list((tmp_path / "dist").iterdir()) == []
