@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .elf import ElfInfo, expand_origin, iter_elf_files, read_elf
+from .elf import ElfInfo, expand_origin, iter_elf_files, iter_files, read_elf
 from .errors import CheckError
 from .platforms import Policy, max_version, policies, policy_for
 
@@ -77,19 +77,14 @@ def check_no_build_paths(tree: Path, forbidden: Sequence[str], skip: Sequence[st
     if not needles:
         return
     bad: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            rel = path.relative_to(tree).as_posix()
-            if rel in skip or path.is_symlink():
-                continue
-            if path.stat().st_size == 0:
-                continue
-            with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                hits = [n.decode() for n in needles if data.find(n) != -1]
-            if hits:
-                bad.append(f"{rel} contains {hits[0]}")
+    for path in iter_files(tree):
+        rel = path.relative_to(tree).as_posix()
+        if rel in skip or path.stat().st_size == 0:
+            continue
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            hits = [n.decode() for n in needles if data.find(n) != -1]
+        if hits:
+            bad.append(f"{rel} contains {hits[0]}")
     if bad:
         raise _fail(
             "files still contain a build path",

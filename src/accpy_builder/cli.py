@@ -20,6 +20,8 @@ COMMANDS = {"base": cmd_base, "manifest": cmd_manifest}
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
         if record.levelno >= logging.WARNING:
             return f"{record.levelname.lower()}: {text}"
         return text
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(COMMANDS[args.command].execute(args))
     except BuildError as exc:
         if args.verbosity > 0:
-            log.exception("traceback:")
+            log.debug("traceback of the error below:", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

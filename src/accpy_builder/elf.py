@@ -41,14 +41,19 @@ def is_elf(path: Path) -> bool:
         return False
 
 
-def iter_elf_files(tree: Path) -> Iterator[Path]:
-    """Every regular ELF file under ``tree`` (symlinks are not followed), in sorted order."""
+def iter_files(tree: Path) -> Iterator[Path]:
+    """Every regular file under ``tree`` (symlinks neither listed nor followed), sorted."""
     for dirpath, dirnames, filenames in os.walk(tree):
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath, name)
-            if not path.is_symlink() and is_elf(path):
+            if not path.is_symlink():
                 yield path
+
+
+def iter_elf_files(tree: Path) -> Iterator[Path]:
+    """Every regular ELF file under ``tree``, sorted."""
+    return (path for path in iter_files(tree) if is_elf(path))
 
 
 def read_elf(path: Path) -> ElfInfo | None:

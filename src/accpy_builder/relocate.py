@@ -29,7 +29,7 @@ from pathlib import Path
 from auditwheel.lddtree import load_ld_paths
 from auditwheel.libc import Libc
 
-from .elf import ElfInfo, expand_origin, is_elf, iter_elf_files, read_elf
+from .elf import ElfInfo, expand_origin, is_elf, iter_elf_files, iter_files, read_elf
 from .errors import RelocateError
 from .platforms import Policy
 from .proc import run
@@ -248,13 +248,7 @@ def _refresh_wheel_records(tree: Path, changed: set[Path]) -> None:
 
 
 def _text_candidates(tree: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            if path.is_symlink() or name.endswith((".so", ".pyc", ".a", ".o")):
-                continue
-            yield path
+    return (p for p in iter_files(tree) if not p.name.endswith((".so", ".pyc", ".a", ".o")))
 
 
 def _prefix_pattern(old: str) -> re.Pattern[str]:
@@ -302,7 +296,8 @@ def _relocatable_makefile(path: Path, old: str) -> None:
     depth = "../" * 3  # lib/pythonX.Y/config-X.Y-.../Makefile
     text = re.sub(
         r"^prefix=([ \t]*)" + re.escape(old) + r"[ \t]*$",
-        lambda m: f"prefix={m[1]}$(abspath $(dir $(lastword $(MAKEFILE_LIST))){depth})",
+        # ":=": MAKEFILE_LIST must be read now, while this Makefile is the last one read
+        lambda m: f"prefix:={m[1]}$(abspath $(dir $(lastword $(MAKEFILE_LIST))){depth})",
         text,
         count=1,
         flags=re.MULTILINE,
@@ -325,7 +320,7 @@ def scrub_prefix(tree: Path, old: str, *, binaries: bool) -> list[str]:
     touched: list[str] = []
     encoded = old.encode()
     stand_in = placeholder(old).encode()
-    for path in _all_files(tree):
+    for path in iter_files(tree):
         rel = path.relative_to(tree).as_posix()
         name = path.name
         if name.startswith("_sysconfigdata") and name.endswith(".py"):
@@ -348,15 +343,6 @@ def scrub_prefix(tree: Path, old: str, *, binaries: bool) -> list[str]:
             path.write_bytes(data.replace(encoded, stand_in))
             touched.append(rel)
     return touched
-
-
-def _all_files(tree: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            if not path.is_symlink():
-                yield path
 
 
 def make_writable(tree: Path) -> None:
