@@ -82,3 +82,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("bases built by the tests")
         for line in BUILT:
             terminalreporter.write_line(line)
+
+
+def builder_dirs(tmp: Path, cache: Path | None = None) -> list[str]:
+    """The cache, work and dist options of a test build under ``tmp``."""
+    return [
+        *("--cache-dir", str(cache or build_cache())),
+        *("--work-dir", str(tmp / "build"), "--dist-dir", str(tmp / "dist")),
+    ]
+
+
+def untar(tarball: Path, dest: Path) -> Path:
+    """Unpack a base tarball with GNU tar into ``dest``; return the base's top directory."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "xf", str(tarball), "-C", str(dest)], check=True)
+    (top,) = dest.iterdir()
+    return top
+
+
+def in_base(
+    base: Path, body: str, home: Path, shell: str = "bash"
+) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` in ``shell`` after sourcing ``base``/setup.sh, from /, with a user's minimal
+    environment (no PIP_* or PYTHON* variables of this machine)."""
+    exe = shutil.which(shell)
+    assert exe, f"{shell} is not installed: `make test-deps` installs it"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    script = f'cd /\n. "{base}/setup.sh"\n{body}\n'
+    return subprocess.run(
+        [exe, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import BUILT, PROJECT, build_cache, run_builder
+from conftest import BUILT, PROJECT, build_cache, builder_dirs, in_base, run_builder
 
 pytestmark = pytest.mark.slow
 
@@ -93,24 +93,8 @@ def unpacked(built: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path
     return [_unpack(gz, root / "from-gz"), _unpack(zst, root / "from zst")]
 
 
-def _user_env(tmp: Path) -> dict[str, str]:
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    return {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
-
-
 def _in_shell(shell: str, base: Path, body: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which(shell)
-    assert exe, f"{shell} is not installed: `make test-deps` installs it"
-    script = f'cd /\n. "{base}/setup.sh"\n{body}\n'
-    return subprocess.run(
-        [exe, "-c", script],
-        env=_user_env(tmp),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return in_base(base, body, tmp / "home", shell)
 
 
 def test_artifacts(built: Path) -> None:
@@ -201,19 +185,9 @@ def test_two_builds_are_byte_identical(built: Path, tmp_path: Path) -> None:
 def test_manylinux_2_28_refuses_this_machines_interpreter(tmp_path: Path) -> None:
     start = time.monotonic()
     proc = run_builder(
-        "base",
-        VERSION,
-        "--interpreter",
-        sys.base_prefix,
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--cache-dir",
-        str(build_cache()),
-        "--work-dir",
-        str(tmp_path / "build"),
-        "--dist-dir",
-        str(tmp_path / "dist"),
-    )
+        "base", VERSION, "--interpreter", sys.base_prefix,
+        "--platform", "manylinux_2_28_x86_64", *builder_dirs(tmp_path),
+    )  # fmt: skip
     assert proc.returncode == 8, proc.stderr
     error = next(line for line in proc.stderr.splitlines() if line.startswith("error:"))
     assert "newer than manylinux_2_28_x86_64 allows" in error
@@ -225,16 +199,7 @@ def test_manylinux_2_28_refuses_this_machines_interpreter(tmp_path: Path) -> Non
 
 def test_no_reachable_source_fails_fast(tmp_path: Path) -> None:
     start = time.monotonic()
-    proc = run_builder(
-        "base",
-        VERSION,
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--work-dir",
-        str(tmp_path / "build"),
-        "--dist-dir",
-        str(tmp_path / "dist"),
-    )
+    proc = run_builder("base", VERSION, *builder_dirs(tmp_path, cache=tmp_path / "cache"))
     elapsed = time.monotonic() - start
     assert proc.returncode == 3, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]

@@ -7,11 +7,10 @@ missing interpreter shows as a skip naming it.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BUILT, build_cache, python_prefix, run_builder
+from conftest import BUILT, builder_dirs, in_base, python_prefix, run_builder, untar
 
 pytestmark = pytest.mark.slow
 
@@ -25,40 +24,18 @@ IMPORTS = "import numpy, scipy.linalg, ssl, sqlite3, ctypes, lzma, bz2, zlib, re
 def test_adopt_build(version: str, minor: str, tmp_path: Path) -> None:
     prefix = python_prefix(minor)
     proc = run_builder(
-        "base",
-        version,
-        "--interpreter",
-        "auto",
-        "--platform",
-        "auto",
-        "--index-url",
-        INDEX,
-        "--cache-dir",
-        str(build_cache()),
-        "--work-dir",
-        str(tmp_path / "build"),
-        "--dist-dir",
-        str(tmp_path / "dist"),
-    )
+        "base", version, "--interpreter", "auto", "--platform", "auto", "--index-url", INDEX,
+        *builder_dirs(tmp_path),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (tarball,) = (tmp_path / "dist").glob(f"acc-py-base-{version}-manylinux_*.tar.gz")
-    dest = tmp_path / "unpacked"
-    dest.mkdir()
-    subprocess.run(["tar", "xf", str(tarball), "-C", str(dest)], check=True)
-    base = dest / version
-    script = f"""
-. "{base}/setup.sh"
+    base = untar(tarball, tmp_path / "unpacked")
+    body = f"""
 python -c "{IMPORTS}; import sys; print(sys.version.split()[0])"
 python -m pip config list
 python -m pip install six || echo "refused=$?"
 """
-    run = subprocess.run(
-        ["bash", "-c", script],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = in_base(base, body, tmp_path / "home")
     lines = run.stdout.splitlines()
     assert lines[0] == prefix.name, run.stderr
     assert f"global.index-url='{INDEX}'" in lines

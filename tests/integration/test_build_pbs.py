@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BUILT, build_cache, python_prefix, run_builder
+from conftest import BUILT, build_cache, builder_dirs, in_base, python_prefix, run_builder, untar
 from pbs_mirror import make_pbs_mirror
 
 from accpy_builder.plan import PbsAsset
@@ -36,36 +36,15 @@ def _build(
     tmp: Path, manifest: Path, version: str, mirror: str
 ) -> subprocess.CompletedProcess[str]:
     return run_builder(
-        "base",
-        version,
-        "--manifest",
-        str(manifest),
-        "--pbs-mirror",
-        mirror,
-        "--platform",
-        "auto",
-        "--cache-dir",
-        str(build_cache()),
-        "--work-dir",
-        str(tmp / "build"),
-        "--dist-dir",
-        str(tmp / "dist"),
-    )
+        "base", version, "--manifest", str(manifest), "--pbs-mirror", mirror,
+        "--platform", "auto", *builder_dirs(tmp),
+    )  # fmt: skip
 
 
 def _use(tmp: Path, version: str, code: str) -> str:
     (tarball,) = (tmp / "dist").glob(f"acc-py-base-{version}-*.tar.gz")
-    dest = tmp / "installed"
-    dest.mkdir()
-    subprocess.run(["tar", "xf", str(tarball), "-C", str(dest)], check=True)
-    script = f'. "{dest / version}/setup.sh" && python -c "{code}"'
-    proc = subprocess.run(
-        ["bash", "-c", script],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    base = untar(tarball, tmp / "installed")
+    proc = in_base(base, f'python -c "{code}"', tmp / "home")
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -118,17 +97,9 @@ def test_unreachable_mirror_fails_fast(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     start = time.monotonic()
     proc = run_builder(
-        "base",
-        "2023.06",
-        "--pbs-mirror",
-        f"http://127.0.0.1:{port}/pbs",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--work-dir",
-        str(tmp_path / "build"),
-        "--dist-dir",
-        str(tmp_path / "dist"),
-    )
+        "base", "2023.06", "--pbs-mirror", f"http://127.0.0.1:{port}/pbs",
+        *builder_dirs(tmp_path, cache=tmp_path / "cache"),
+    )  # fmt: skip
     assert proc.returncode == 3, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert f"127.0.0.1:{port}" in error and "PBS_MIRROR=" in error and "INTERPRETER=" in error
