@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
+from servers import Index, package_index
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -113,3 +115,47 @@ def in_base(
     return subprocess.run(
         [exe, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
     )
+
+
+BASE_VERSION = "2023.06"
+#: Baked into the test base; nothing listens there (the usage tests override it at run time).
+TEST_COLLECTOR = "127.0.0.1:9"
+
+
+def make_base(work: Path, index_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`make base` exactly as the README shows it: 2023.06, adopting the interpreter that runs
+    the tests, PLATFORM=auto; into ``work``/build and ``work``/dist."""
+    import sys
+
+    return subprocess.run(
+        [
+            *("make", "--no-print-directory", "-C", str(PROJECT), "base"),
+            *(f"VERSION={BASE_VERSION}", f"INTERPRETER={sys.base_prefix}", "PLATFORM=auto"),
+            *(f"INDEX_URL={index_url}", f"USAGE_COLLECTOR={TEST_COLLECTOR}"),
+            *(f"CACHE_DIR={build_cache()}", f"WORK_DIR={work / 'build'}"),
+            *(f"DIST_DIR={work / 'dist'}", *extra),
+        ],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def site_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    """The site's package index, for the whole session: a PEP 503 index on 127.0.0.1."""
+    with package_index(tmp_path_factory.mktemp("site-index")) as index:
+        yield index
+
+
+@pytest.fixture(scope="session")
+def base_dist(site_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/ of one 2023.06 base built once per session (pip.conf points at ``site_index``).
+
+    Tests that use the base unpack it themselves (``untar``) and never modify this directory.
+    """
+    import sys
+
+    work = tmp_path_factory.mktemp("base")
+    proc = make_base(work, site_index.url)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    BUILT.append(f"{BASE_VERSION} (CPython {sys.version.split()[0]}, adopted, make base)")
+    return work / "dist"

@@ -139,7 +139,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         # fail fast: every ELF is final now, and this is the check most likely to refuse
         report = checks.check_elves(tree, plan.platform)
     with stage(4, "inject"):
-        inject.inject(tree, base, plan.site, plan.project_dir)
+        inject.inject(tree, base, plan.site, plan.project_dir, bases=plan.all_bases)
     with stage(5, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
     with stage(6, "checks"):

@@ -19,11 +19,13 @@ path in the tree, and ``<project>/setup.sh.in`` lands at ``setup.sh``.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 import re
 import shutil
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -51,9 +53,32 @@ class _Item:
     render: bool
 
 
-def template_values(base: BaseSpec, site: Site, platform: str | None = None) -> dict[str, str]:
+def _bases_json(bases: Sequence[BaseSpec]) -> str:
+    """Every base of the manifest, for what runs inside a base (``acc-py init`` and friends)."""
+    rows = [
+        {
+            "version": b.version,
+            "patch": b.patch,
+            "python": b.python,
+            "status": b.status,
+            "end_of_life": b.end_of_life.isoformat() if b.end_of_life else None,
+            "platform": b.platform,
+        }
+        for b in bases
+    ]
+    return json.dumps(rows, sort_keys=True)
+
+
+def template_values(
+    base: BaseSpec,
+    site: Site,
+    platform: str | None = None,
+    bases: Sequence[BaseSpec] = (),
+) -> dict[str, str]:
     """The ``@NAME@`` values a ``.in`` recipe may use."""
     return {
+        "BASES_JSON": _bases_json(bases or (base,)),
+        "INSTALL_ROOT": site.install_root,
         "VERSION": base.version,
         "PATCH": str(base.patch),
         "PYTHON_VERSION": base.python_minor,
@@ -167,15 +192,22 @@ def _make_dirs(tree: Path, rel: PurePosixPath) -> None:
 
 
 def inject(
-    tree: Path, base: BaseSpec, site: Site, project_dir: Path, *, platform: str | None = None
+    tree: Path,
+    base: BaseSpec,
+    site: Site,
+    project_dir: Path,
+    *,
+    platform: str | None = None,
+    bases: Sequence[BaseSpec] = (),
 ) -> list[Path]:
     """Place the recipes and ``setup.sh`` into ``tree``; return the files written, tree-relative.
 
-    ``platform`` overrides ``base.platform`` for ``@PLATFORM@`` (the plan's computed tag).
+    ``platform`` overrides ``base.platform`` for ``@PLATFORM@`` (the plan's computed tag);
+    ``bases`` (every base of the manifest) feeds ``@BASES_JSON@``.
     """
     if not tree.is_dir():
         raise InjectError(f"{tree} is not a directory: inject needs an unpacked interpreter tree")
-    values = template_values(base, site, platform)
+    values = template_values(base, site, platform, bases)
     items = _collect(project_dir, base)
     written: list[Path] = []
     for item in items:

@@ -8,7 +8,7 @@ reads YAML or dicts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -123,4 +123,5 @@ class BuildPlan:
     work_dir: Path
     dist_dir: Path
     source_date_epoch: int
-    extra_env: dict[str, str] = field(default_factory=dict, hash=False)
+    #: every base of the manifest (what runs inside a base learns of its siblings from this)
+    all_bases: tuple[BaseSpec, ...] = ()

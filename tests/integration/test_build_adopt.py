@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import BUILT, PROJECT, build_cache, builder_dirs, in_base, run_builder
+from conftest import BASE_VERSION, builder_dirs, in_base, make_base, run_builder
+from servers import Index
 
 pytestmark = pytest.mark.slow
 
-VERSION = "2023.06"
-INDEX = "http://127.0.0.1:9/acc-py-test/simple/"
+VERSION = BASE_VERSION
 SHELLS = ("bash", "zsh", "dash")
 IMPORTS = "import numpy, scipy.linalg, ssl, sqlite3, ctypes, lzma, bz2, zlib, readline, venv"
 
@@ -29,39 +29,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _make_base(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`make base` exactly as the README shows it, into ``work``."""
-    return subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-C",
-            str(PROJECT),
-            "base",
-            f"VERSION={VERSION}",
-            f"INTERPRETER={sys.base_prefix}",
-            "PLATFORM=auto",
-            f"INDEX_URL={INDEX}",
-            f"CACHE_DIR={build_cache()}",
-            f"WORK_DIR={work / 'build'}",
-            f"DIST_DIR={work / 'dist'}",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+@pytest.fixture(scope="module")
+def built(base_dist: Path) -> Path:
+    return base_dist
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("adopt")
-    proc = _make_base(work)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    dist = work / "dist"
-    BUILT.append(f"{VERSION} (CPython {sys.version.split()[0]}, adopted, make base)")
-    return dist
+def index_url(site_index: Index) -> str:
+    return site_index.url
 
 
 def _tarballs(dist: Path) -> tuple[Path, Path]:
@@ -123,7 +98,9 @@ def test_metadata(unpacked: list[Path]) -> None:
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_base_works_from_each_shell(shell: str, unpacked: list[Path], tmp_path: Path) -> None:
+def test_base_works_from_each_shell(
+    shell: str, unpacked: list[Path], index_url: str, tmp_path: Path
+) -> None:
     for base in unpacked:
         body = f"""
 set -e
@@ -139,7 +116,7 @@ python -m pip install six && echo INSTALLED || echo "refused=$?"
             str(base)
         )
         assert "imports-ok" in lines
-        assert f"global.index-url='{INDEX}'" in lines
+        assert f"global.index-url='{index_url}'" in lines
         assert "refused=1" in lines and "INSTALLED" not in lines
         assert "externally-managed-environment" in proc.stderr
 
@@ -172,8 +149,8 @@ def test_moved_tree_keeps_working(unpacked: list[Path], tmp_path: Path) -> None:
     assert _references(moved, str(tmp_path / "copy")) == []
 
 
-def test_two_builds_are_byte_identical(built: Path, tmp_path: Path) -> None:
-    proc = _make_base(tmp_path)
+def test_two_builds_are_byte_identical(built: Path, index_url: str, tmp_path: Path) -> None:
+    proc = make_base(tmp_path, index_url)
     assert proc.returncode == 0, proc.stderr[-3000:]
     first = _tarballs(built)
     second = _tarballs(tmp_path / "dist")

@@ -124,6 +124,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         work_dir=args.work_dir.absolute(),
         dist_dir=args.dist_dir.absolute(),
         source_date_epoch=_source_date_epoch(base),
+        all_bases=manifest.bases,
     )
 
 
