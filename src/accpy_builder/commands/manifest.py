@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from ..interpreter.pbs_table import check_asset
 from ..manifest import load_manifest
 
 HELP = "validate versions.yaml and list the bases it declares"
@@ -28,6 +30,8 @@ def execute(args: argparse.Namespace) -> int:
             "status": b.status,
             "end_of_life": b.end_of_life.isoformat() if b.end_of_life else None,
             "packages": {p.name: p.version for p in b.packages},
+            "interpreter": b.interpreter.asset,
+            "pbs_installer_table": check_asset(b.interpreter).verdict,
         }
         for b in manifest.bases
     ]
@@ -40,4 +44,12 @@ def execute(args: argparse.Namespace) -> int:
         eol = f" (end of life {row['end_of_life']})" if row["end_of_life"] else ""
         print(f"  {row['version']}.{row['patch']}  Python {row['python']}  {row['status']}{eol}")
         print(f"      {row['platform']}; {pins}")
+        print(f"      {row['interpreter']} (pbs-installer's table: {row['pbs_installer_table']})")
+    differs = [r["version"] for r in rows if r["pbs_installer_table"] == "differs"]
+    if differs:
+        print(
+            f"warning: the pinned sha256 of {', '.join(differs)} differs from pbs-installer's "
+            "table; check the asset before releasing",
+            file=sys.stderr,
+        )
     return 0
