@@ -1,4 +1,4 @@
-"""versions.yaml's PBS pins against pbs-installer's table (offline: the table ships in the wheel)."""
+"""versions.yaml's PBS pins against pbs-installer's table (it ships in the wheel: offline)."""
 
 from __future__ import annotations
 
