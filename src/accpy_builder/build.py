@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import bytecode, checks, inject, pack, packages, record, relocate
-from .errors import SourceError
+from acc_py_install import record
+from acc_py_install.errors import RecordError
+
+from . import bytecode, checks, inject, pack, packages, relocate
+from .errors import CheckError, SourceError
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
 from .metadata import METADATA_NAME, PackageRecord, write_metadata
@@ -158,7 +161,10 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
             bundled=moved.bundled,
         )
-        record.write_record(tree)
+        try:
+            record.write_record(tree)
+        except RecordError as exc:
+            raise CheckError(str(exc)) from exc
     with stage(8, "pack"):
         stem = f"acc-py-base-{base.version}-{report.platform}"
         artifacts = pack.pack(

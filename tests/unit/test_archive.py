@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
-from accpy_builder.archive import safe_extract
-from accpy_builder.errors import ArchiveError
+from acc_py_install.archive import safe_extract
+from acc_py_install.errors import ArchiveError
 
 Member = tuple[tarfile.TarInfo, bytes | None]
 

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
-from accpy_builder import pack as pack_mod
-from accpy_builder.errors import ArchiveError, CheckError
-from accpy_builder.pack import pack
-from accpy_builder.record import (
+from acc_py_install.errors import RecordError
+from acc_py_install.record import (
     RECORD_NAME,
     RecordEntry,
     compare_record,
     read_record,
     write_record,
 )
+
+from accpy_builder import pack as pack_mod
+from accpy_builder.errors import ArchiveError, CheckError
+from accpy_builder.pack import pack
 
 EPOCH = 1_686_000_000
 LONG_DIR = "d" * 60 + "/" + "e" * 60  # > 100 characters once under the top directory
@@ -262,7 +263,7 @@ def test_compare_record_detects_modified_missing_extra(tmp_path: Path) -> None:
 def test_read_record_rejects_malformed(tmp_path: Path) -> None:
     bad = tmp_path / "RECORD"
     bad.write_text("a,sha256=zz,3\n")
-    with pytest.raises(CheckError, match=r"RECORD:1: malformed"):
+    with pytest.raises(RecordError, match=r"RECORD:1: malformed"):
         read_record(bad)
 
 
@@ -271,7 +272,7 @@ def test_fifo_refused_with_offenders_listed(tmp_path: Path) -> None:
     os.mkfifo(tree / "lib" / "a-fifo")
     with pytest.raises(CheckError, match=r"lib/a-fifo \(FIFO\)"):
         do_pack(tree, tmp_path / "dist")
-    with pytest.raises(CheckError, match="FIFO"):
+    with pytest.raises(RecordError, match="FIFO"):
         write_record(tree)
     assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
 

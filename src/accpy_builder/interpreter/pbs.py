@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..archive import safe_extract
+from acc_py_install.archive import safe_extract
+from acc_py_install.errors import InstallError
+
 from ..download import fetch
 from ..errors import ArchiveError, ChecksumError, SourceError
 from ..plan import PbsAsset
@@ -84,7 +86,10 @@ def obtain_pbs(
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
     try:
         log.info("unpacking %s", archive.name)
-        safe_extract(archive, staging)
+        try:
+            safe_extract(archive, staging)
+        except InstallError as exc:  # the shared module's errors: corrupt, hostile, disk full
+            raise ArchiveError(str(exc)) from exc
         relative, python_json = _find_prefix(staging, archive)
         staging.replace(dest)  # rename(2) may replace an empty directory
     finally:

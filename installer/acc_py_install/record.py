@@ -10,6 +10,8 @@ CSV like a wheel RECORD, one line per file or symlink::
 Paths are relative POSIX paths, sorted by their components (``a/b`` before ``a-c``, so each
 directory's contents are contiguous). Directories are not listed: only their files are.
 The pack stage writes it; the installer's ``verify`` compares a tree with it.
+
+Shared by the builder and the installer: standard library only, Python >= 3.9.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import CheckError
+from .errors import RecordError
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,9 @@ def scan_tree(tree: Path) -> list[Node]:
     try:
         st = os.lstat(tree)
     except OSError as exc:
-        raise CheckError(f"cannot read the tree {tree}: {exc.strerror}") from exc
+        raise RecordError(f"cannot read the tree {tree}: {exc.strerror}") from exc
     if not stat.S_ISDIR(st.st_mode):
-        raise CheckError(f"{tree} is not a directory (a symlink to one is not accepted either)")
+        raise RecordError(f"{tree} is not a directory (a symlink to one is not accepted either)")
     nodes = [Node("", os.fspath(tree), "dir", st.st_mode, 0, "")]
     offenders: list[str] = []
     stack = [("", os.fspath(tree))]
@@ -108,11 +110,11 @@ def scan_tree(tree: Path) -> list[Node]:
                 else:
                     offenders.append(f"{rel} ({_kind_name(mode)})")
         except OSError as exc:
-            raise CheckError(f"cannot read {exc.filename or path}: {exc.strerror}") from exc
+            raise RecordError(f"cannot read {exc.filename or path}: {exc.strerror}") from exc
     if offenders:
         offenders.sort()
         shown = ", ".join(offenders[:20]) + (" ..." if len(offenders) > 20 else "")
-        raise CheckError(
+        raise RecordError(
             f"{len(offenders)} file(s) in {tree} are not regular files, directories or symlinks "
             f"and cannot be packed; remove them: {shown}"
         )
@@ -154,14 +156,14 @@ def _hash_many(paths: list[str]) -> list[tuple[str, int]]:
             results = pool.map(lambda batch: [_hash_file(p) for p in batch], batches)
             return [r for batch in results for r in batch]
     except OSError as exc:
-        raise CheckError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+        raise RecordError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
 
 def write_record(tree: Path, name: str = RECORD_NAME) -> Path:
     """Write the record of every file and symlink in ``tree`` at ``tree/name``; return its path."""
     nodes = [n for n in scan_tree(tree) if n.kind != "dir" and n.rel != name]
     files = [n for n in nodes if n.kind == "file"]
-    digests = dict(zip((n.rel for n in files), _hash_many([n.path for n in files]), strict=True))
+    digests = dict(zip((n.rel for n in files), _hash_many([n.path for n in files])))
     rows = [[name, "", ""]]
     for n in nodes:
         if n.kind == "symlink":
@@ -181,19 +183,19 @@ def write_record(tree: Path, name: str = RECORD_NAME) -> Path:
 
 
 def read_record(path: Path) -> dict[str, RecordEntry]:
-    """Parse a record written by :func:`write_record`; a malformed one raises CheckError."""
+    """Parse a record written by :func:`write_record`; a malformed one raises RecordError."""
     entries: dict[str, RecordEntry] = {}
     try:
         with path.open(encoding=ENCODING, errors=ERRORS, newline="") as fh:
             for lineno, row in enumerate(csv.reader(fh), start=1):
                 entries[row[0]] = _parse_row(row, path, lineno)
     except OSError as exc:
-        raise CheckError(f"cannot read the record {path}: {exc.strerror}") from exc
+        raise RecordError(f"cannot read the record {path}: {exc.strerror}") from exc
     return entries
 
 
 def _parse_row(row: list[str], path: Path, lineno: int) -> RecordEntry:
-    bad = CheckError(f"{path}:{lineno}: malformed record line {row!r}; rewrite the record")
+    bad = RecordError(f"{path}:{lineno}: malformed record line {row!r}; rewrite the record")
     if len(row) != 3 or not row[0]:
         raise bad
     rel, value, size = row
@@ -225,7 +227,7 @@ def compare_record(tree: Path, record: dict[str, RecordEntry]) -> RecordDiff:
             modified.append(rel)
         else:
             to_hash.append(node)
-    for node, (digest, size) in zip(to_hash, _hash_many([n.path for n in to_hash]), strict=True):
+    for node, (digest, size) in zip(to_hash, _hash_many([n.path for n in to_hash])):
         entry = record[node.rel]
         if digest != entry.sha256 or size != entry.size:
             modified.append(node.rel)

@@ -1,0 +1,280 @@
+"""Unpack tarballs without trusting them.
+
+``safe_extract`` streams ``.tar.gz``/``.tgz``, ``.tar.zst`` and ``.tar`` archives member by member
+through a check equivalent to (and, where available, combined with) tarfile's ``data`` filter:
+absolute names, ``..``, links that leave the destination, device nodes, FIFOs and sparse files
+are refused; setuid/setgid/sticky and group/other write bits are stripped; owners are not
+restored. A truncated or corrupt archive raises ArchiveError naming the file; a full disk
+raises SpaceError. With ``digests``, every regular file is hashed (sha256) while it is written,
+so that checking the tree against its record needs no second read.
+
+Shared by the builder and the installer: standard library only, Python >= 3.9; the optional
+``zstandard`` module is needed for ``.tar.zst`` only.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import gzip
+import hashlib
+import logging
+import os
+import stat
+import tarfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Optional
+
+from .errors import ArchiveError, InstallError, SpaceError
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar")
+_CHUNK = 1 << 20
+#: tarfile.data_filter and the ``filter=`` argument exist from Python 3.9.17 / 3.11.4 / 3.12.
+_HAS_FILTER = hasattr(tarfile, "data_filter")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+#: archive member name (normalised) -> (sha256 hex, size); None for a hard link (hash it later)
+Digests = dict[str, Optional[tuple[str, int]]]
+
+
+def _zstd_errors() -> tuple[type[Exception], ...]:
+    try:
+        import zstandard
+    except ImportError:
+        return ()
+    return (zstandard.ZstdError,)
+
+
+#: what a corrupt or truncated archive raises while being read
+_BROKEN: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, zlib.error, *_zstd_errors())
+
+
+class _ZstdReader:
+    """A forward-only file object over a zstd stream that notices truncation at the end."""
+
+    def __init__(self, raw: IO[bytes], archive: Path) -> None:
+        try:
+            import zstandard
+        except ImportError:
+            raise ArchiveError(
+                f"{archive}: .tar.zst needs the zstandard module (python3 -m pip install "
+                "zstandard); or install the .tar.gz of the same base"
+            ) from None
+        self._new = zstandard.ZstdDecompressor
+        self._raw = raw
+        self._dobj = self._new().decompressobj()
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buf) - self._pos < size):
+            chunk = self._raw.read(_CHUNK)
+            if not chunk:
+                self._eof = True
+                if not self._dobj.eof:
+                    raise EOFError("zstd stream ended before the end of its frame")
+                break
+            if self._dobj.eof:  # a following frame: decompress it too
+                self._dobj = self._new().decompressobj()
+            self._buf = self._buf[self._pos :] + self._dobj.decompress(chunk)
+            self._pos = 0
+        end = len(self._buf) if size < 0 else min(len(self._buf), self._pos + size)
+        data = self._buf[self._pos : end]
+        self._pos = end
+        return data
+
+
+def _open_stream(archive: Path, raw: IO[bytes]) -> Any:
+    name = archive.name.lower()
+    if name.endswith((".tar.gz", ".tgz")):
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # checks CRC and length at the end
+    if name.endswith(".tar.zst"):
+        return _ZstdReader(raw, archive)
+    if name.endswith(".tar"):
+        return raw
+    raise ArchiveError(
+        f"{archive}: unsupported archive type; expected one of {', '.join(SUFFIXES)}"
+    )
+
+
+def safe_extract(
+    archive: Path, dest: Path, *, digests: Digests | None = None, strict: bool = False
+) -> None:
+    """Extract ``archive`` into ``dest`` (created if missing), refusing anything hostile.
+
+    With ``digests``, fill it with the sha256 and size of every regular file written.
+    ``strict``: refuse setuid/setgid bits rather than strip them.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    try:
+        with archive.open("rb") as raw:
+            stream = _open_stream(archive, raw)
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:
+                _extract_members(tar, root, archive, digests, strict=strict)
+    except InstallError:
+        raise
+    except _BROKEN as exc:
+        raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from exc
+    except OSError as exc:  # BadGzipFile, short reads, disk full
+        if exc.errno in _NO_SPACE:
+            raise SpaceError(
+                f"no space left on the file system of {dest} while unpacking {archive.name}; "
+                "free some space (the unpacked tree is ~3x the .tar.gz) and retry"
+            ) from exc
+        raise ArchiveError(f"{archive}: cannot extract: {exc}") from exc
+
+
+def _drain(fileobj: Any) -> int:
+    """Read ``fileobj`` to its end; return how many non-zero bytes it held."""
+    nonzero = 0
+    while fileobj is not None and (chunk := fileobj.read(_CHUNK)):
+        nonzero += len(chunk) - chunk.count(0)
+    return nonzero
+
+
+def _clear(path: str) -> None:
+    """Remove a non-directory at ``path`` (a later member of the same name replaces it)."""
+    if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
+        os.unlink(path)
+
+
+def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mode: int) -> str:
+    """Write the data of ``member`` to a new file at ``path``; return its sha256."""
+    src = tar.extractfile(member)
+    if src is None:  # pragma: no cover - a regular member always has a file object
+        raise tarfile.ReadError(f"no data for {member.name!r}")
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb", buffering=0) as out:
+        remaining = member.size
+        while remaining:
+            data = src.read(min(_CHUNK, remaining))
+            if not data:
+                raise EOFError(f"unexpected end of data in {member.name!r}")
+            remaining -= len(data)
+            digest.update(data)
+            view = memoryview(data)
+            while view:
+                view = view[out.write(view) or 0 :]
+        os.fchmod(fd, mode)
+        os.utime(fd, (member.mtime, member.mtime))
+    return digest.hexdigest()
+
+
+def _extract_members(
+    tar: tarfile.TarFile, root: Path, archive: Path, digests: Digests | None, *, strict: bool
+) -> None:
+    symlinks: list[str] = []
+    top = str(root)
+    for member in tar:
+        clean = check_member(member, root, archive, strict=strict)
+        if _HAS_FILTER:  # belt and braces: the stdlib's own checks as well (modes are ours)
+            try:
+                tarfile.data_filter(clean, top)
+            except tarfile.FilterError as exc:
+                raise ArchiveError(f"{archive}: refusing {member.name!r}: {exc}") from exc
+        name = str(PurePosixPath(member.name))
+        path = os.path.join(top, name)
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o755)
+        if clean.isdir():
+            if not os.path.isdir(path) or os.path.islink(path):
+                _clear(path)
+                os.mkdir(path, 0o700)
+            os.chmod(path, clean.mode)
+        elif clean.issym():
+            _clear(path)
+            os.symlink(clean.linkname, path)
+            symlinks.append(name)
+        elif clean.islnk():
+            _clear(path)
+            os.link(os.path.join(top, clean.linkname), path, follow_symlinks=False)
+            if digests is not None:
+                digests[name] = None
+        else:
+            _clear(path)
+            digest = _write_file(tar, member, path, clean.mode)
+            if digests is not None:
+                digests[name] = (digest, member.size)
+    # tarfile stops silently at a bad header after the first one: what follows the end of the
+    # archive must be zero padding. Draining to the end also makes gzip and zstd check trailers.
+    trailing = _drain(tar.fileobj)
+    if trailing:
+        raise ArchiveError(
+            f"{archive}: corrupt archive: unreadable tar header at byte {tar.offset} "
+            f"followed by {trailing} non-zero bytes"
+        )
+    # A symlink checked before a later member changed what its path means can end up outside.
+    for name in symlinks:
+        if not _inside(root, Path(os.path.realpath(root / name))):
+            raise ArchiveError(
+                f"{archive}: refusing {name!r}: symlink resolves outside the destination"
+            )
+
+
+def check_member(
+    member: tarfile.TarInfo, root: Path, archive: Path, *, strict: bool = False
+) -> tarfile.TarInfo:
+    """Return a sanitised copy of ``member`` or raise ArchiveError saying why it is refused.
+
+    ``strict`` refuses setuid/setgid bits instead of stripping them (an Acc-Py base never has
+    any: a tarball with one was not made by the builder).
+    """
+
+    def refuse(why: str) -> ArchiveError:
+        return ArchiveError(f"{archive}: refusing {member.name!r}: {why}")
+
+    name = member.name
+    pure = PurePosixPath(name)
+    if name.startswith("/") or pure.is_absolute():
+        raise refuse("absolute path")
+    if ".." in pure.parts:
+        raise refuse("path contains '..'")
+    if member.ischr() or member.isblk():
+        raise refuse("device node")
+    if member.isfifo():
+        raise refuse("FIFO")
+    if member.issparse():
+        raise refuse("sparse file")
+    if strict and member.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise refuse(f"setuid/setgid bit (mode {member.mode:o})")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise refuse(f"unsupported member type {member.type!r}")
+    target = root / name
+    if not _inside(root, Path(os.path.realpath(target.parent))):
+        raise refuse("its parent directory resolves outside the destination")
+    if member.issym():
+        link = PurePosixPath(member.linkname)
+        if link.is_absolute():
+            raise refuse(f"symlink to absolute path {member.linkname!r}")
+        joined = target.parent / member.linkname
+        lexical, real = Path(os.path.normpath(joined)), Path(os.path.realpath(joined))
+        if not (_inside(root, lexical) and _inside(root, real)):
+            raise refuse(f"symlink {member.linkname!r} points outside the destination")
+    if member.islnk():
+        link = PurePosixPath(member.linkname)
+        if link.is_absolute() or ".." in link.parts:
+            raise refuse(f"hard link to {member.linkname!r} outside the destination")
+        if not _inside(root, Path(os.path.realpath(root / member.linkname))):
+            raise refuse(f"hard link to {member.linkname!r} resolves outside the destination")
+    clean = copy.copy(member)
+    clean.uid = clean.gid = 0
+    clean.uname = clean.gname = ""
+    if member.isreg() or member.islnk():
+        mode = member.mode & 0o755  # no setuid/setgid/sticky, no group/other write
+        if not mode & 0o100:
+            mode &= ~0o111
+        clean.mode = mode | 0o600
+    elif member.isdir():
+        clean.mode = (member.mode & 0o755) | 0o700
+    return clean
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or path.is_relative_to(root)
