@@ -1,0 +1,52 @@
+"""``acc-py-usage``: the usage collector (``serve``) and its report (``report``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .commands import report as cmd_report
+from .commands import serve as cmd_serve
+from .errors import UsageServiceError
+
+log = logging.getLogger("accpy_usage")
+
+COMMANDS = {"serve": cmd_serve, "report": cmd_report}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acc-py-usage",
+        description="Collect the usage records every Acc-Py base sends, and report on them.",
+        epilog="Run `acc-py-usage COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.configure_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s acc-py-usage %(levelname)s %(message)s",
+    )
+    try:
+        return int(COMMANDS[args.command].execute(args))
+    except UsageServiceError as exc:
+        log.debug("traceback", exc_info=True)
+        print(f"acc-py-usage: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per acc-py-usage verb, each with ``configure_parser()`` and ``execute()``."""
