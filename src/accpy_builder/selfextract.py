@@ -1,0 +1,305 @@
+"""The self-extracting installer: ``<stem>-installer.sh`` = a POSIX sh header + the ``.tar.gz``.
+
+The header is ``installer/selfextract.sh.in`` with ``@NAME@`` tokens replaced by what this
+module reads from the tarball: the base's version, patch, Python, platform tag and status (from
+its ``ACC-PY.json``), the oldest glibc and the CPU the platform tag allows, the payload's sha256
+and byte size, the disk space the unpacked tree takes, and the header's own length, so that the
+script cuts the payload with ``tail -c +<HEADER_BYTES + 1>``. The payload is the tarball, byte
+for byte. The output depends only on the tarball and the template: the same tarball gives a
+byte-identical installer. It is written under a temporary name in ``dist_dir``, made 0755 and
+renamed into place, with a ``.sha256`` beside it as for the archives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+from .errors import ArchiveError, CheckError
+
+log = logging.getLogger(__name__)
+
+#: installer/selfextract.sh.in of this source tree (the builder runs from a checkout)
+TEMPLATE = Path(__file__).resolve().parents[2] / "installer" / "selfextract.sh.in"
+METADATA_NAME = "ACC-PY.json"
+_TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+_SAFE = re.compile(r"^[A-Za-z0-9._+-]*$")  # what may go between single quotes, unquoted too
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_([a-z0-9_]+)$")
+_LEGACY = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
+_BLOCK_KIB = 4  # file systems allocate in 4 KiB blocks (ext4, xfs, tmpfs)
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What the header needs to know about a base tarball."""
+
+    top: str
+    metadata: dict[str, Any]
+    sha256: str
+    size: int  # bytes of the .tar.gz
+    unpacked_kib: int  # disk space of the unpacked tree, margin included
+    entries: int
+
+
+def platform_requirements(tag: str) -> tuple[str, str]:
+    """``(oldest glibc "X.Y" or "", machine)`` that a platform tag promises to run on.
+
+    ``manylinux_2_28_x86_64`` -> ``("2.28", "x86_64")``; the legacy aliases map to their glibc;
+    ``linux_<arch>`` makes no glibc promise (``""``).
+    """
+    if match := _MANYLINUX.match(tag):
+        return f"{int(match[1])}.{int(match[2])}", match[3]
+    name, _, arch = tag.partition("_")
+    if name in _LEGACY and arch:
+        return _LEGACY[name], arch
+    if name == "linux" and arch:
+        return "", arch
+    raise CheckError(
+        f"platform tag {tag!r} is not manylinux_X_Y_<arch>, manylinux2014_<arch> or "
+        "linux_<arch>; fix the platform in ACC-PY.json"
+    )
+
+
+class _HashingReader:
+    """A binary file, read through, hashed and counted on the way."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+
+def _blocks_kib(size: int) -> int:
+    return -(-size // (_BLOCK_KIB * 1024)) * _BLOCK_KIB
+
+
+def inspect_payload(tarball: Path) -> Payload:
+    """Read a base tarball once: its top directory, ``ACC-PY.json``, sha256, size, unpacked size.
+
+    Refuses (ArchiveError) anything the builder never packs and the script must not unpack:
+    more than one top directory, absolute or ``..`` paths, links leaving the tree, hard links,
+    devices, FIFOs.
+    """
+    top: str | None = None
+    metadata: dict[str, Any] | None = None
+    kib = entries = 0
+    try:
+        with tarball.open("rb") as raw:
+            reader = _HashingReader(raw)
+            with (
+                gzip.GzipFile(fileobj=cast("IO[bytes]", reader), mode="rb") as gz,
+                tarfile.open(fileobj=gz, mode="r|") as tar,
+            ):
+                for member in tar:
+                    entries += 1
+                    parts = member.name.rstrip("/").split("/")
+                    if member.name.startswith("/") or ".." in parts or "" in parts:
+                        raise ArchiveError(f"{tarball}: unsafe member path {member.name!r}")
+                    if top is None:
+                        top = parts[0]
+                    elif parts[0] != top:
+                        raise ArchiveError(
+                            f"{tarball}: two top directories ({top!r}, {parts[0]!r}); "
+                            "a base tarball has exactly one, named after the version"
+                        )
+                    if member.isdir():
+                        kib += _BLOCK_KIB
+                    elif member.issym():
+                        target = member.linkname
+                        depth = len(parts) - 2  # directories between the top and the link
+                        if target.startswith("/") or _escapes(target, depth):
+                            raise ArchiveError(
+                                f"{tarball}: symlink {member.name} -> {target} leaves the tree"
+                            )
+                        kib += _BLOCK_KIB if len(target) >= 60 else 0  # short ones are inline
+                    elif member.isreg():
+                        kib += _blocks_kib(member.size)
+                        if len(parts) == 2 and parts[1] == METADATA_NAME:
+                            fh = tar.extractfile(member)
+                            assert fh is not None
+                            metadata = json.loads(fh.read().decode("utf-8"))
+                    else:
+                        raise ArchiveError(
+                            f"{tarball}: {member.name} is neither a file, a directory nor a "
+                            "symlink; a base tarball holds nothing else"
+                        )
+            while reader.read(_CHUNK):  # whatever gzip left unread: the hash covers the file
+                pass
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+        raise ArchiveError(f"{tarball}: not a readable .tar.gz ({exc}); rebuild it") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(f"{tarball}: {METADATA_NAME} is not valid JSON ({exc})") from exc
+    if top is None:
+        raise ArchiveError(f"{tarball}: the archive is empty")
+    if not isinstance(metadata, dict):
+        raise ArchiveError(f"{tarball}: no {top}/{METADATA_NAME}; is this an Acc-Py base?")
+    kib += max(1024, kib // 50)  # 2% (at least 1 MiB): directories that grow, staging
+    return Payload(
+        top=top,
+        metadata=metadata,
+        sha256=reader.sha256.hexdigest(),
+        size=reader.size,
+        unpacked_kib=kib,
+        entries=entries,
+    )
+
+
+def _escapes(target: str, depth: int) -> bool:
+    """Does a relative symlink at ``depth`` directories below the top point above the top?"""
+    level = depth
+    for part in target.split("/"):
+        if part == "..":
+            level -= 1
+            if level < 0:  # above the top directory, whose name changes on install
+                return True
+        elif part not in ("", "."):
+            level += 1
+    return False
+
+
+def header_values(payload: Payload) -> dict[str, str]:
+    """The tokens of the template (all but HEADER_BYTES), checked to be safe in sh quotes."""
+    meta = payload.metadata
+    try:
+        version, patch = str(meta["version"]), int(meta["patch"])
+        python, platform = str(meta["python"]), str(meta["platform"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArchiveError(
+            f"{METADATA_NAME} lacks or mangles {exc}: version, patch, python and platform "
+            "are needed"
+        ) from exc
+    if version != payload.top:
+        raise ArchiveError(
+            f"the tarball's top directory is {payload.top!r} but its {METADATA_NAME} says "
+            f"version {version!r}; rebuild it"
+        )
+    glibc, arch = platform_requirements(platform)
+    values = {
+        "VERSION": version,
+        "PATCH": str(patch),
+        "PYTHON": python,
+        "PLATFORM": platform,
+        "STATUS": str(meta.get("status") or "unknown"),
+        "GLIBC": glibc,
+        "ARCH": arch,
+        "TOP": payload.top,
+        "PAYLOAD_SHA256": payload.sha256,
+        "PAYLOAD_BYTES": str(payload.size),
+        "UNPACKED_KIB": str(payload.unpacked_kib),
+    }
+    for key, value in values.items():
+        if not _SAFE.match(value):
+            raise CheckError(
+                f"{key} = {value!r} cannot go into the installer script "
+                "(letters, digits and . _ + - only); fix ACC-PY.json"
+            )
+    if patch < 0:
+        raise CheckError(f"patch {patch} is negative; fix ACC-PY.json")
+    return values
+
+
+def _substitute(template: str, values: Mapping[str, str]) -> str:
+    unknown = sorted({m[1] for m in _TOKEN.finditer(template)} - values.keys())
+    if unknown:
+        raise CheckError(f"the installer template has unknown tokens: {', '.join(unknown)}")
+    return _TOKEN.sub(lambda m: values[m[1]], template)
+
+
+def render_header(template: str, values: Mapping[str, str]) -> bytes:
+    """The header: ``template`` with every ``@NAME@`` replaced, ``@HEADER_BYTES@`` by its length.
+
+    The length is a fixed point: render with a guess, measure, render again (at most a few
+    rounds, since only the number of digits can change the length).
+    """
+    if "@HEADER_BYTES@" not in template:
+        raise CheckError("the installer template lacks @HEADER_BYTES@")
+    if not template.endswith("\n"):
+        raise CheckError("the installer template must end with a newline")
+    size = 0
+    for _ in range(5):
+        try:
+            data = _substitute(template, {**values, "HEADER_BYTES": str(size)}).encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise CheckError(f"the installer header must be ASCII: {exc}") from exc
+        if len(data) == size:
+            return data
+        size = len(data)
+    raise CheckError("internal error: the installer header length does not settle")
+
+
+def write_installer(
+    tarball: Path, *, dist_dir: Path, stem: str, template: Path | None = None
+) -> Path:
+    """Write ``dist_dir/<stem>-installer.sh`` (and its ``.sha256``) for the base ``tarball``."""
+    payload = inspect_payload(tarball)
+    values = header_values(payload)
+    if values["VERSION"] not in stem or values["PLATFORM"] not in stem:
+        raise CheckError(
+            f"installer name {stem!r} contradicts the tarball's {METADATA_NAME} (version "
+            f"{values['VERSION']}, platform {values['PLATFORM']}); name it after both"
+        )
+    source = template or TEMPLATE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CheckError(f"cannot read the installer template {source}: {exc}") from exc
+    header = render_header(text, values)
+
+    name = f"{stem}-installer.sh"
+    out = dist_dir / name
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+
+    def mktemp(final: str) -> int:
+        fd, tmp = tempfile.mkstemp(dir=dist_dir, prefix=f".{final}.", suffix=".tmp")
+        temps.append(Path(tmp))
+        return fd
+
+    try:
+        sha = hashlib.sha256(header)
+        copied = hashlib.sha256()
+        with os.fdopen(mktemp(name), "wb") as fh, tarball.open("rb") as src:
+            fh.write(header)
+            while data := src.read(_CHUNK):
+                copied.update(data)
+                sha.update(data)
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if copied.hexdigest() != payload.sha256:
+            raise ArchiveError(f"{tarball} changed while the installer was written; rebuild")
+        with os.fdopen(mktemp(f"{name}.sha256"), "w", encoding="utf-8") as text_fh:
+            text_fh.write(f"{sha.hexdigest()}  {name}\n")
+        temps[0].chmod(0o755)
+        temps[1].chmod(0o644)
+        temps[0].replace(out)
+        temps[1].replace(dist_dir / f"{name}.sha256")
+        temps.clear()
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {out}: {exc}; check the space in {dist_dir}") from exc
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    log.info(
+        "wrote %s (%d-byte header, %s payload, needs %d MiB unpacked)",
+        out.name, len(header), values["PAYLOAD_BYTES"], payload.unpacked_kib // 1024,
+    )  # fmt: skip
+    return out
