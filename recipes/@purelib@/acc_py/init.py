@@ -1,0 +1,223 @@
+"""``acc-py init NAME``: a new project that installs with ``pip install -e .`` and tests green.
+
+pyproject.toml (setuptools backend, dependencies declared, requires-python covering every
+supported base of the manifest), the package with ``__init__.py`` and ``__main__.py``,
+``tests/``, README.md and .gitignore. Nothing is overwritten; the name is checked first.
+"""
+import os
+import sys
+
+from ._base import RefusedError, UsageError
+
+HELP = "create a new Python project (pyproject.toml, package, tests) in ./NAME"
+
+_KEYWORDS = frozenset(
+    "False None True and as assert async await break class continue def del elif else except "
+    "finally for from global if import in is lambda nonlocal not or pass raise return try while "
+    "with yield".split()
+)
+# Names a project must not take: the stdlib (3.10+ knows them all) and what tests use.
+_RESERVED = frozenset(getattr(sys, "stdlib_module_names", ()) or (
+    "abc argparse array ast asyncio base64 bisect builtins calendar cmath code codecs collections "
+    "copy csv ctypes datetime decimal difflib email enum errno fnmatch fractions functools gc "
+    "getopt glob gzip hashlib heapq hmac html http importlib inspect io itertools json keyword "
+    "locale logging math mmap multiprocessing numbers operator os pathlib pickle platform pprint "
+    "queue random re select shelve shlex shutil signal site socket sqlite3 ssl stat statistics "
+    "string struct subprocess sys tempfile textwrap threading time timeit tkinter token tokenize "
+    "trace traceback types typing unittest urllib uuid venv warnings weakref xml zipfile zlib"
+).split()) | frozenset(("test", "tests", "acc_py", "numpy", "scipy", "pip", "setuptools"))
+
+
+def configure_parser(sub):
+    p = sub.add_parser("init", help=HELP, description=HELP + ". NAME must be an importable, "
+                       "lower-case Python name (it is the package and the distribution name).")
+    p.add_argument("name", metavar="NAME", help="project and package name, e.g. my_app")
+    p.add_argument("--dir", help="where to create it (default: ./NAME); must be new or empty")
+    p.set_defaults(func=execute)
+
+
+def suggest(name):
+    """A valid name close to ``name``."""
+    out = []
+    for c in name.strip().lower():
+        ok = ("a" <= c <= "z") or ("0" <= c <= "9") or c == "_"
+        if ok:
+            out.append(c)
+        elif out and out[-1] != "_":
+            out.append("_")
+    s = "".join(out).strip("_") or "my_project"
+    if s[0].isdigit():
+        s = "p" + s
+    if s in _KEYWORDS or s in _RESERVED:
+        s = s + "_project"
+    return s
+
+
+def check_name(name):
+    """Raise UsageError unless ``name`` is a lower-case identifier that is also a PEP 508 name
+    and does not shadow the standard library."""
+    why = None
+    if not name:
+        why = "it is empty"
+    elif not all(("a" <= c <= "z") or ("0" <= c <= "9") or c == "_" for c in name):
+        why = "it must be lower case letters, digits and _ only (an importable package name)"
+    elif name[0].isdigit() or name.startswith("_") or name.endswith("_"):
+        why = "it must start with a letter and not start or end with _"
+    elif name in _KEYWORDS or name in _RESERVED:
+        why = "it would shadow the module %r of Python or the base" % name
+    if why:
+        raise UsageError("invalid project name %r: %s; try: acc-py init %s"
+                         % (name, why, suggest(name)))
+
+
+def requires_python(base):
+    """The range covering every supported base (not deprecated) and the current one."""
+    minors = []
+    for b in base.bases:
+        if b.get("status") != "deprecated" and b.get("python"):
+            minors.append(tuple(int(x) for x in b["python"].split(".")[:2]))
+    minors.append(tuple(int(x) for x in base.python_version.split(".")[:2]))
+    return ">=%d.%d" % min(minors)
+
+
+def files(name, base):
+    """{relative path: text} of the new project."""
+    ver = base.version
+    return {
+        "pyproject.toml": _PYPROJECT.format(name=name, requires=requires_python(base), base=ver),
+        os.path.join(name, "__init__.py"): _INIT.format(name=name),
+        os.path.join(name, "__main__.py"): _MAIN.format(name=name),
+        os.path.join("tests", "test_%s.py" % name): _TEST.format(name=name),
+        "README.md": _README.format(name=name, base=ver),
+        ".gitignore": _GITIGNORE,
+    }
+
+
+def execute(args, base):
+    check_name(args.name)
+    target = os.path.abspath(args.dir or args.name)
+    if os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target)):
+        raise RefusedError("%s already exists and is not empty; acc-py init never overwrites: "
+                           "choose another name or --dir" % target)
+    for rel, text in sorted(files(args.name, base).items()):
+        path = os.path.join(target, rel)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
+    sys.stdout.write(
+        "Created project %s in %s (requires-python %s)\nnext:\n  cd %s\n"
+        "  acc-py venv venv\n  venv/bin/python -m pip install -e '.[test]'\n"
+        "  venv/bin/python -m pytest\n  acc-py init-ci        (GitLab CI on every supported base)\n"
+        % (args.name, target, requires_python(base), os.path.relpath(target))
+    )
+    return 0
+
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+dynamic = ["version"]
+description = "{name}: an Acc-Py project"
+readme = "README.md"
+# Every supported Acc-Py base (made with acc-py init on base {base}).
+requires-python = "{requires}"
+# What the code imports, without pins (an application pins with `acc-py app lock`).
+# numpy and scipy come from the Acc-Py base; declare them here when {name} imports them.
+dependencies = []
+
+[project.optional-dependencies]
+test = ["pytest"]
+doc = ["sphinx"]
+
+[project.scripts]
+{name} = "{name}.__main__:main"
+
+[tool.setuptools.dynamic]
+version = {{ attr = "{name}.__version__" }}
+
+[tool.setuptools.packages.find]
+include = ["{name}", "{name}.*"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+_INIT = '''\
+"""{name}."""
+
+__version__ = "0.1.0"
+'''
+
+_MAIN = '''\
+"""The command line of {name}: ``python -m {name}``, or the ``{name}`` command once installed."""
+import argparse
+import sys
+
+from . import __version__
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="{name}", description=__doc__)
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    parser.parse_args(argv)
+    print("Hello from {name} " + __version__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+_TEST = '''\
+import subprocess
+import sys
+
+import {name}
+from {name}.__main__ import main
+
+
+def test_main_says_hello(capsys):
+    assert main([]) == 0
+    assert "Hello from {name}" in capsys.readouterr().out
+
+
+def test_python_m_shows_the_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "{name}", "--version"],
+        stdout=subprocess.PIPE, universal_newlines=True, check=True,
+    ).stdout
+    assert {name}.__version__ in out
+'''
+
+_README = """\
+# {name}
+
+## Development
+
+```sh
+source /acc/local/share/python/acc-py/base/pro/setup.sh   # the Acc-Py base ({base} or newer)
+acc-py venv venv
+venv/bin/python -m pip install -e '.[test]'
+venv/bin/python -m pytest
+python -m {name} --version
+```
+
+`acc-py init-ci` adds a GitLab CI pipeline that tests on every supported Acc-Py base.
+"""
+
+_GITIGNORE = """\
+__pycache__/
+*.py[cod]
+*.egg-info/
+/build/
+/dist/
+/public/
+/venv/
+/.venv/
+.pytest_cache/
+"""

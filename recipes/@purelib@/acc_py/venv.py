@@ -1,0 +1,256 @@
+"""``acc-py venv PATH``: a virtual environment on top of the current base, written directly.
+
+What ``python -m venv --system-site-packages --without-pip`` makes, in a few milliseconds:
+pyvenv.cfg (the keys this Python's venv writes), bin/python* symlinks, the activate scripts
+rendered from the base's own ``venv/scripts`` templates, lib/pythonX.Y/site-packages, lib64 and
+include. Differences, on purpose:
+
+- ``home`` and the symlinks go through ``<root>/base/<version>/bin``, never the physical
+  ``._<version>.<patch>`` tree nor ``pro``: the venv follows the patch releases of its base;
+- no ensurepip: pip comes from the base (system site packages); ``bin/pip`` launchers run it;
+- ``pip.conf`` in the venv names the site's index: pip reads ``<sys.prefix>/pip.conf``, so
+  ``venv/bin/python -m pip install X`` uses the site index without sourcing anything.
+"""
+import os
+import sys
+
+from ._base import AccPyError, RefusedError, UsageError, _quote
+
+HELP = "create a virtual environment on the current base (numpy, scipy and pip from the base)"
+
+_PIP_LAUNCHER = """#!%s
+# -*- coding: utf-8 -*-
+# pip of the Acc-Py base, installing into this venv (written by acc-py venv).
+import re
+import sys
+from pip._internal.cli.main import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+_PIP_CONF = """\
+# pip configuration of this virtual environment, written by `acc-py venv` from the
+# Acc-Py base %s. pip reads <venv>/pip.conf (it is <sys.prefix>/pip.conf), so
+# `<venv>/bin/python -m pip install X` uses the site's index without sourcing anything.
+# Only index-url: an extra-index-url would invite dependency confusion.
+[global]
+index-url = %s
+"""
+
+
+def configure_parser(sub):
+    p = sub.add_parser(
+        "venv",
+        help=HELP,
+        description=HELP + ". Apps can run PATH/bin/python directly: the venv carries the site's "
+        "pip configuration (PATH/pip.conf) and follows patch releases of its base.",
+    )
+    p.add_argument("path", metavar="PATH", help="where to create the venv")
+    p.add_argument("--prompt", help="prompt prefix when activated (default: the directory name;"
+                   " '.' means the current directory's name)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--clear", action="store_true",
+                       help="delete the contents of an existing venv first")
+    group.add_argument("--recreate", action="store_true",
+                       help="rebuild an existing venv on the current base and reinstall what it "
+                       "had (requirements and editable projects); on failure the old venv is "
+                       "restored as it was")
+    p.set_defaults(func=execute)
+
+
+def execute(args, base):
+    if args.recreate:
+        from . import _recreate
+
+        return _recreate.recreate(base, args.path, prompt=args.prompt, verbose=args.verbose)
+    env_dir = create(base, args.path, prompt=args.prompt, clear=args.clear)
+    sys.stdout.write(
+        "Created %s on Acc-Py base %s (Python %s)\n  activate: source %s/bin/activate\n"
+        "  install:  %s/bin/python -m pip install <package>\n"
+        % (env_dir, base.version, base.python_full, _quote(env_dir), _quote(env_dir))
+    )
+    return 0
+
+
+def is_venv(path):
+    return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+
+
+def read_cfg(path):
+    cfg = {}
+    try:
+        with open(os.path.join(path, "pyvenv.cfg"), encoding="utf-8") as f:
+            for line in f:
+                key, sep, value = line.partition("=")
+                if sep:
+                    cfg[key.strip().lower()] = value.strip()
+    except OSError:
+        pass
+    return cfg
+
+
+def _check_target(env_dir, clear):
+    if os.path.lexists(env_dir) and not os.path.isdir(env_dir):
+        raise RefusedError("%s exists and is not a directory; choose another PATH" % env_dir)
+    if os.pathsep in env_dir:
+        raise UsageError("%s contains %r, which PATH cannot hold; choose another PATH"
+                         % (env_dir, os.pathsep))
+    if os.path.isdir(env_dir) and os.listdir(env_dir) and not is_venv(env_dir):
+        raise RefusedError(
+            "%s is not empty and is not a venv; refusing to write into it (choose an empty or "
+            "new directory)" % env_dir
+        )
+    if clear and is_venv(env_dir):
+        _clear_directory(env_dir)
+
+
+def _clear_directory(path):
+    import shutil
+
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.islink(full) or not os.path.isdir(full):
+            os.unlink(full)
+        else:
+            shutil.rmtree(full)
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8")
+
+
+def _templates(base):
+    """(relative name, text) of the base's venv activation templates (common + posix)."""
+    root = os.path.join(base.stdlib, "venv", "scripts")
+    out = []
+    for sub in ("common", os.name):
+        d = os.path.join(root, sub)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            full = os.path.join(d, name)
+            if os.path.isfile(full):
+                out.append((name, full))
+    if not out:
+        raise AccPyError("the base has no venv activation templates in %s; the base is "
+                         "incomplete: reinstall it" % root)
+    return out
+
+
+def _ps1_quote(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def render_script(text, name, values, new_style):
+    """venv.EnvBuilder.replace_variables of this Python: plain replacement before gh-124651,
+    quoted values (shell or PowerShell) after it (the templates then have bare placeholders)."""
+    if new_style:
+        quote = _ps1_quote if name.endswith(".ps1") else (
+            (lambda s: s) if name.endswith(".bat") else _quote)
+        values = [(k, quote(v)) for k, v in values]
+    for key, value in values:
+        text = text.replace(key, value)
+    return text
+
+
+def create(base, path, prompt=None, clear=False, final_path=None):
+    """Write a venv at ``path`` on ``base``; return its absolute path.
+
+    ``final_path``: where the venv will live once renamed (the activate scripts and the pip
+    launchers name it); default ``path``.
+    """
+    env_dir = os.path.abspath(path)
+    final = os.path.abspath(final_path) if final_path else env_dir
+    _check_target(env_dir, clear)
+    orig_prompt = prompt
+    if prompt == ".":
+        prompt = os.path.basename(os.getcwd())
+    env_name = os.path.basename(final)
+    vi = sys.version_info
+    pyver = base.python_version
+
+    bindir = os.path.join(env_dir, "bin")
+    include = os.path.join(env_dir, "include")
+    if vi >= (3, 11):  # the venv sysconfig scheme of 3.11+
+        include = os.path.join(include, "python" + pyver + getattr(sys, "abiflags", ""))
+    for d in (env_dir, bindir, include,
+              os.path.join(env_dir, "lib", "python" + pyver, "site-packages")):
+        if not os.path.isdir(d):
+            os.makedirs(d)
+    lib64 = os.path.join(env_dir, "lib64")
+    if sys.maxsize > 2 ** 32 and not os.path.lexists(lib64):
+        os.symlink("lib", lib64)
+
+    # pyvenv.cfg, with the keys this Python's own venv writes
+    lines = [
+        "home = %s" % base.bindir,
+        "include-system-site-packages = true",
+        "version = %d.%d.%d" % vi[:3],
+    ]
+    if prompt is not None and vi >= (3, 9):
+        lines.append("prompt = %r" % prompt)
+    if vi >= (3, 11):
+        lines.append("executable = %s" % base.python)
+        cmd = [os.path.join(base.bindir, "acc-py"), "venv"]
+        if orig_prompt is not None:
+            cmd.append('--prompt="%s"' % orig_prompt)
+        cmd.append(final)
+        lines.append("command = %s" % " ".join(cmd))
+    _write(os.path.join(env_dir, "pyvenv.cfg"), "\n".join(lines) + "\n")
+    if vi >= (3, 13):
+        _write(os.path.join(env_dir, ".gitignore"),
+               "# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n")
+    index_url = base.index_url()
+    if index_url:
+        _write(os.path.join(env_dir, "pip.conf"), _PIP_CONF % (base.version, index_url))
+
+    # bin/: python symlinks as venv makes them, through the logical base directory
+    _symlink(base.python, os.path.join(bindir, "python"))
+    for name in ("python3", "python" + pyver):
+        _symlink("python", os.path.join(bindir, name))
+
+    # activate scripts, from the base's own templates
+    templates = _templates(base)
+    common = [full for name, full in templates if name == "activate"]
+    activate = _read(common[0]) if common else ""
+    new_style = bool(activate) and '"__VENV_DIR__"' not in activate
+    if "(__VENV_PROMPT__)" in activate:  # 3.12+: the templates add the parentheses
+        shown = prompt if prompt is not None else env_name
+    else:
+        shown = "(%s) " % (prompt if prompt is not None else env_name)
+    env_bin = os.path.join(final, "bin")
+    values = [
+        ("__VENV_DIR__", final),
+        ("__VENV_NAME__", env_name),
+        ("__VENV_PROMPT__", shown),
+        ("__VENV_BIN_NAME__", "bin"),
+        ("__VENV_PYTHON__", os.path.join(env_bin, "python")),
+    ]
+    for name, full in templates:
+        text = activate if full in common else _read(full)
+        _write(os.path.join(bindir, name), render_script(text, name, values, new_style))
+
+    # pip launchers: the base's pip, installing into this venv
+    launcher = _PIP_LAUNCHER % os.path.join(env_bin, "python")
+    for name in ("pip", "pip3", "pip" + pyver):
+        _write(os.path.join(bindir, name), launcher, mode=0o755)
+    return env_dir
+
+
+def _write(path, text, mode=None):
+    if os.path.islink(path):
+        os.unlink(path)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def _symlink(target, path):
+    if os.path.lexists(path):
+        if os.path.islink(path) and os.readlink(path) == target:
+            return
+        os.unlink(path)
+    os.symlink(target, path)
