@@ -205,8 +205,8 @@ def test_real_base_batch_prefix_from_noexec_dir(
         local = noexec / "installer.sh"
         shutil.copyfile(real_installer, local)
         local.chmod(0o755)
-        direct = subprocess.run([str(local), "-h"], capture_output=True, check=False)
-        assert direct.returncode == 126, "the tmpfs should be noexec"  # permission denied
+        with pytest.raises(PermissionError):  # the tmpfs really is noexec
+            subprocess.run([str(local), "-h"], capture_output=True, check=False)
         prefix = tmp_path / "opt" / "acc-py"
         proc = run(shell, "installer.sh", "-b", "-p", str(prefix), cwd=noexec,
                    env={"TMPDIR": str(noexec)})  # fmt: skip
@@ -243,7 +243,8 @@ def test_real_base_installation_root_then_patch(
     used = in_base(base / "pro", 'python -c "import numpy; print(numpy.__file__)"',
                    tmp_path / "home")  # fmt: skip
     assert used.returncode == 0, used.stderr
-    assert str(tree) in used.stdout  # through pro -> 2023.06 -> ._2023.06.N
+    # setup.sh through pro settles on base/2023.06 (so the shell follows patch releases)
+    assert used.stdout.startswith(f"{base / VERSION}/lib/"), used.stdout
 
     # a patch release N+1 (a fake base: the layout is what is tested here)
     nxt = installer_for(fake_base(tmp_path / "next", patch=patch + 1))
