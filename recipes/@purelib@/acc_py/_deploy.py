@@ -233,11 +233,31 @@ def _link(app_dir, name):
     return os.readlink(path) if os.path.islink(path) else None
 
 
+def _own_options(args, argv):
+    """``run APP --version V --script S -- ARGS``: acc-py's options may follow APP; the first
+    other word (or ``--``) starts the application's arguments."""
+    while argv:
+        a = argv[0]
+        for opt, dest in (("--version", "app_version"), ("--script", "script"),
+                          ("--deploy-base", "deploy_base")):
+            if a == opt and len(argv) > 1:
+                setattr(args, dest, argv[1])
+                argv = argv[2:]
+                break
+            if a.startswith(opt + "="):
+                setattr(args, dest, a[len(opt) + 1:])
+                argv = argv[1:]
+                break
+        else:
+            if a == "--":
+                argv = argv[1:]
+            break
+    return argv
+
+
 def run_app(args, base):
+    argv = _own_options(args, list(args.args))
     app_dir = _app_dir(deploy_base(args), args.app)
-    argv = list(args.args)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
     version = args.app_version or _link(app_dir, "pro")
     if version is None:
         raise UsageError("%s has no pro version; promote one: acc-py app promote %s VERSION "

@@ -145,8 +145,8 @@ def render_lock(base, app, pins):
         HEADER + base.version,
         "# Locked by `acc-py app lock` for %s on the Acc-Py base %s (Python %s)."
         % (app, base.version, base.python_version),
-        "# What %s needs beyond the base's own packages, pinned with hashes; "
-        "`acc-py app deploy` installs it with --require-hashes." % app,
+        "# What %s needs beyond the base's own packages, pinned with hashes;" % app,
+        "# `acc-py app deploy` installs it with --require-hashes.",
         "# Edit the project's dependencies, not this file, and lock again.",
     ]
     if not pins:

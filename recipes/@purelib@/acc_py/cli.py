@@ -48,7 +48,8 @@ def build_parser(launcher=None):
                 text = _version(launcher)
             except AccPyError as exc:
                 parser.exit(exc.exit_code, "acc-py: error: %s\n" % exc)
-            parser.exit(0, text)
+            sys.stdout.write(text)
+            parser.exit(0)
 
     parser = argparse.ArgumentParser(
         prog="acc-py",

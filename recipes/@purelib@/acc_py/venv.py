@@ -206,10 +206,13 @@ def create(base, path, prompt=None, clear=False, final_path=None):
     if index_url:
         _write(os.path.join(env_dir, "pip.conf"), _PIP_CONF % (base.version, index_url))
 
-    # bin/: python symlinks as venv makes them, through the logical base directory
-    _symlink(base.python, os.path.join(bindir, "python"))
-    for name in ("python3", "python" + pyver):
-        _symlink("python", os.path.join(bindir, name))
+    # bin/: python symlinks as venv makes them (the base's launchers run python3.X), through
+    # the logical base directory
+    exename = os.path.basename(base.python)
+    _symlink(base.python, os.path.join(bindir, exename))
+    for name in ("python", "python3", "python" + pyver):
+        if name != exename:
+            _symlink(exename, os.path.join(bindir, name))
 
     # activate scripts, from the base's own templates
     templates = _templates(base)
