@@ -1,4 +1,8 @@
-"""The self-extracting installer's header: rendering, what is read from the tarball, refusals."""
+"""The self-extracting installer's header: rendering, what is read from the tarball, refusals.
+
+(Not test_selfextract.py: tests/integration has that basename, and the test directories are not
+packages, so pytest needs distinct basenames.)
+"""
 
 from __future__ import annotations
 
