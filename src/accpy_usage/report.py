@@ -211,22 +211,33 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    series: dict[str, tuple[list[dt.date], list[int]]] = {}
+    counts: dict[str, dict[dt.date, int]] = {}
     for row in report["by_day_and_version"]:
-        days, counts = series.setdefault(row["base"], ([], []))
-        days.append(dt.date.fromisoformat(row["day"]))
-        counts.append(row["invocations"])
+        counts.setdefault(row["base"], {})[dt.date.fromisoformat(row["day"])] = row["invocations"]
+    every = sorted({d for per_base in counts.values() for d in per_base})
+    days = (
+        [every[0] + dt.timedelta(n) for n in range((every[-1] - every[0]).days + 1)]
+        if every
+        else []
+    )
     fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
-    for base in sorted(series):
-        days, counts = series[base]
-        ax.plot(days, counts, marker="o", markersize=3, label=base)  # type: ignore[arg-type]
+    for base in sorted(counts):  # a day without records is a 0, not a gap to draw across
+        values = [counts[base].get(d, 0) for d in days]
+        ax.plot(days, values, marker="o", markersize=4, label=base)  # type: ignore[arg-type]
+    step = max(1, len(days) // 12)
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=step))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
     ax.set_title("Acc-Py invocations per base version")
     ax.set_xlabel("day (UTC)")
     ax.set_ylabel("invocations per day")
     ax.grid(True, alpha=0.3)
-    if series:
+    if counts:
         ax.legend(title="base")
     fig.autofmt_xdate()
     fig.tight_layout()
