@@ -19,11 +19,11 @@ from typing import Any
 from acc_py_install import record
 from acc_py_install.errors import RecordError
 
-from . import bytecode, checks, inject, pack, packages, relocate
+from . import bytecode, checks, inject, pack, packages, relocate, selfextract
 from .errors import CheckError, SourceError
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
-from .metadata import METADATA_NAME, PackageRecord, write_metadata
+from .metadata import PackageRecord, write_metadata
 from .pack import PackResult
 from .plan import PBS_GITHUB, AdoptSource, BuildPlan
 from .platforms import policy_for
@@ -38,6 +38,7 @@ class BuildResult:
     platform: str
     python_version: str
     artifacts: PackResult
+    installer: Path  # the self-extracting installer
 
 
 @contextmanager
@@ -174,5 +175,6 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             stem=stem,
             source_date_epoch=plan.source_date_epoch,
         )
-    log.info("built %s (%s)", artifacts.tar_gz, METADATA_NAME)
-    return BuildResult(tree, report.platform, python_version, artifacts)
+        installer = selfextract.write_installer(artifacts.tar_gz, dist_dir=plan.dist_dir, stem=stem)
+    log.info("built %s, .tar.zst and %s", artifacts.tar_gz.name, installer.name)
+    return BuildResult(tree, report.platform, python_version, artifacts, installer)

@@ -131,6 +131,6 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
 def execute(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     result = build(plan, progress=sys.stderr.isatty() and args.verbosity >= 0)
-    for path in (result.artifacts.tar_gz, result.artifacts.tar_zst):
+    for path in (result.artifacts.tar_gz, result.artifacts.tar_zst, result.installer):
         print(path)
     return 0
