@@ -60,7 +60,7 @@ def pkg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def interpreters() -> list[str]:
-    found = {"%d.%d" % sys.version_info[:2]: "self"}
+    found = {"{}.{}".format(*sys.version_info[:2]): "self"}
     for minor in ("3.7", "3.13"):
         if minor in local_pythons():
             found[minor] = minor
@@ -69,7 +69,7 @@ def interpreters() -> list[str]:
 
 def python_for(which: str) -> str:
     if which == "self":  # the interpreter of the test venv, as python3.X (venv names links so)
-        return str(Path(sys.base_prefix) / "bin" / ("python%d.%d" % sys.version_info[:2]))
+        return str(Path(sys.base_prefix) / "bin" / "python{}.{}".format(*sys.version_info[:2]))
     prefix = local_pythons()[which]
     return str(prefix / "bin" / f"python{which}")
 
@@ -173,7 +173,7 @@ def test_venv_matches_python_m_venv(python: str, pkg_dir: Path, tmp_path: Path) 
         return out
 
     a, b = tree(mine), tree(theirs)
-    minor = "%s.%s" % tuple(a["pyvenv.cfg"].split("version = ")[1].split(".")[:2])
+    minor = ".".join(a["pyvenv.cfg"].split("version = ")[1].split(".")[:2])
     extras = {"pip.conf", "bin/pip", "bin/pip3", f"bin/pip{minor}"}
     assert set(a) - set(b) == extras
     assert set(b) - set(a) == set()
@@ -229,7 +229,7 @@ def test_init_project(python: str, pkg_dir: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     low = min((3, 11), tuple(int(x) for x in running.split(".")))
-    assert meta["project"]["requires-python"] == ">=%d.%d" % low
+    assert meta["project"]["requires-python"] == ">={}.{}".format(*low)
     assert meta["build-system"]["build-backend"] == "setuptools.build_meta"
     ran = subprocess.run(
         [python, "-m", "my_app"], cwd=proj, capture_output=True, text=True, check=False
@@ -285,7 +285,8 @@ def test_app_promote_run_list(python: str, pkg_dir: Path, tmp_path: Path) -> Non
     one_line_error(acc_py(python, pkg_dir, "app", "run", "nope", env=env), 2, "demo")
     listed = acc_py(python, pkg_dir, "app", "list", "--deploy-base", str(apps))
     assert listed.returncode == 0
-    assert listed.stdout.splitlines()[1:] == ["demo", "  1.0              pro", "  1.10             "]
+    rows = [line.rstrip() for line in listed.stdout.splitlines()[1:]]
+    assert rows == ["demo", "  1.0              pro", "  1.10"]
 
 
 # ------------------------------------------------------------------------------ in process
@@ -338,7 +339,7 @@ def test_read_lock(mod: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(LockError, match="first line"):
         read_lock(str(lock), FakeBase)
     lock.write_text("### base_python: 2099.01\n")
-    with pytest.raises(_base.BaseError, match="2099.01 is not installed"):
+    with pytest.raises(_base.BaseError, match=r"2099\.01 is not installed"):
         read_lock(str(lock), FakeBase)
 
 

@@ -1,0 +1,328 @@
+"""acc-py end to end inside a real 2023.06 base (``base_dist``), against the loopback site index.
+
+The base is unpacked once as ``<root>/base/._2023.06.1`` behind ``2023.06`` and ``pro``. Every
+command runs with a user's minimal environment (a fresh HOME, no PIP_*/PYTHON* variables, no
+XDG_CONFIG_DIRS): pip finds the loopback index through the base's injected configuration alone.
+The index serves wheels built here by hand plus setuptools/wheel/pytest from PyPI (downloaded
+once into ``.cache/test-wheels/index``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import PROJECT, build_cache, in_base, untar
+from servers import Index
+
+VERSION = "2023.06"
+PYPI_WHEELS = ["setuptools", "wheel", "pytest"]
+
+
+def make_wheel(out: Path, name: str, version: str, files: dict[str, str]) -> Path:
+    """A pure-Python wheel written by hand (no build backend needed)."""
+    dist = f"{name}-{version}.dist-info"
+    entries = dict(files)
+    entries[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    entries[f"{dist}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = []
+    for path, text in entries.items():
+        digest = hashlib.sha256(text.encode()).digest()
+        b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        record.append(f"{path},sha256={b64},{len(text.encode())}")
+    entries[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
+    wheel = out / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in entries.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+def pypi_wheels() -> list[Path]:
+    """setuptools, wheel and pytest (with its dependencies) for this Python, cached."""
+    cache = build_cache() / "index"
+    cache.mkdir(parents=True, exist_ok=True)
+    have = {p.name.split("-")[0].lower() for p in cache.glob("*.whl")}
+    if not set(PYPI_WHEELS) <= have:
+        import sys
+
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+             "--dest", str(cache), *PYPI_WHEELS],
+            check=True, timeout=300,
+        )  # fmt: skip
+    return sorted(cache.glob("*.whl"))
+
+
+@pytest.fixture(scope="module")
+def root(base_dist: Path, site_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    top = tmp_path_factory.mktemp("acc-py-root")
+    (tarball,) = base_dist.glob("*.tar.gz")
+    tree = untar(tarball, top / "unpack")
+    base = top / "base"
+    base.mkdir()
+    tree.rename(base / "._2023.06.1")
+    (base / VERSION).symlink_to("._2023.06.1")
+    (base / "pro").symlink_to(VERSION)
+    for wheel in pypi_wheels():
+        shutil.copy(wheel, site_index.root)
+    for v in ("1.0", "2.0"):
+        make_wheel(
+            site_index.root, "accpy_tinydep", v, {"accpy_tinydep/__init__.py": f"V = '{v}'\n"}
+        )
+    return top
+
+
+def user_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+
+
+def acc(root: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``<root>/base/pro/bin/acc-py ARGS`` without sourcing anything."""
+    full = user_env(cwd.parent / "home")
+    full.update(env)
+    return subprocess.run(
+        [str(root / "base" / "pro" / "bin" / "acc-py"), *args],
+        cwd=cwd, env=full, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-3000:])
+    return proc.stdout
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("acc-py: error: "), proc.stderr
+    for w in words:
+        assert w in last, last
+    return last
+
+
+def py(venv: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``venv/bin/python ARGS`` as an operational app runs it: nothing sourced."""
+    return subprocess.run(
+        [str(venv / "bin" / "python"), *args], cwd=cwd, env=user_env(venv.parent / "home"),
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+def file_list(top: Path) -> list[tuple[str, str]]:
+    out = []
+    for p in sorted(top.rglob("*")):
+        if p.is_symlink():
+            out.append((str(p.relative_to(top)), "-> " + os.readlink(p)))
+        elif p.is_file():
+            out.append((str(p.relative_to(top)), hashlib.sha256(p.read_bytes()).hexdigest()))
+        else:
+            out.append((str(p.relative_to(top)), "dir"))
+    return out
+
+
+def test_version_through_pro_and_sourced(root: Path, cwd: Path) -> None:
+    out = ok(acc(root, cwd, "--version"))
+    assert f"Acc-Py base {VERSION}" in out
+    assert f"base: {root / 'base' / VERSION}\n" in out
+    sourced = in_base(root / "base" / "pro", "acc-py --version", cwd.parent / "home")
+    assert sourced.returncode == 0, sourced.stderr
+    assert f"base: {root / 'base' / VERSION}\n" in sourced.stdout
+
+
+def test_venv_pip_and_patch_release(root: Path, cwd: Path, site_index: Index) -> None:
+    ok(acc(root, cwd, "venv", "venv"))
+    venv = cwd / "venv"
+    cfg = (venv / "pyvenv.cfg").read_text()
+    assert f"home = {root / 'base' / VERSION / 'bin'}\n" in cfg
+    assert "include-system-site-packages = true\n" in cfg
+    assert os.readlink(venv / "bin" / "python3.11") == str(
+        root / "base" / VERSION / "bin" / "python3.11"
+    )
+    # pip of the base, its index from the venv's own pip.conf: no flags, nothing sourced
+    before = len(site_index.requests)
+    ok(py(venv, "-m", "pip", "install", "--quiet", "accpy_tinydep==1.0"))
+    assert any("accpy-tinydep" in r for r in site_index.requests[before:])
+    shown = ok(py(venv, "-c", "import accpy_tinydep, numpy, scipy, sys; "
+                  "print(accpy_tinydep.__file__); print(sys.base_prefix)"))  # fmt: skip
+    assert shown.splitlines() == [
+        str(venv / "lib" / "python3.11" / "site-packages" / "accpy_tinydep" / "__init__.py"),
+        str(root / "base" / VERSION),
+    ]
+    activated = subprocess.run(
+        ["bash", "-c", f". {venv}/bin/activate && command -v python && pip --version"],
+        env=user_env(cwd.parent / "home"), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert activated.stdout.splitlines()[0] == str(venv / "bin" / "python")
+    assert "pip 23.1.2" in activated.stdout
+    # a patch release: the tree is replaced behind 2023.06, the old one is gone
+    base = root / "base"
+    (base / "._2023.06.1").rename(base / "._2023.06.2")
+    (base / "2023.06.new").symlink_to("._2023.06.2")
+    (base / "2023.06.new").replace(base / VERSION)
+    try:
+        assert ok(py(venv, "-c", "import accpy_tinydep; print(accpy_tinydep.V)")) == "1.0\n"
+    finally:
+        (base / "._2023.06.2").rename(base / "._2023.06.1")
+        (base / "2023.06.new").symlink_to("._2023.06.1")
+        (base / "2023.06.new").replace(base / VERSION)
+
+
+def write_project(path: Path, name: str, version: str, deps: list[str]) -> None:
+    (path / name).mkdir(parents=True, exist_ok=True)
+    (path / name / "__init__.py").write_text(f"__version__ = '{version}'\n")
+    (path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = {json.dumps(deps)}\n'
+        f'[tool.setuptools]\npackages = ["{name}"]\n'  # not deployment/
+    )
+
+
+def test_recreate_reinstalls_and_reports(root: Path, cwd: Path) -> None:
+    write_project(cwd / "proj", "accpy_edit", "0.1.0", ["accpy_tinydep"])
+    ok(acc(root, cwd, "venv", "venv", "--prompt", "mine"))
+    venv = cwd / "venv"
+    ok(py(venv, "-m", "pip", "install", "--quiet", "accpy_tinydep==1.0", "-e", str(cwd / "proj")))
+    write_project(cwd / "proj", "accpy_edit", "0.2.0", ["accpy_tinydep"])
+    out = ok(acc(root, cwd, "venv", "--recreate", "venv"))
+    assert "1 editable" in out
+    assert "accpy_edit 0.1.0 -> 0.2.0" in out
+    assert "accpy_tinydep" not in out  # pinned: still 1.0
+    assert ok(py(venv, "-c", "import accpy_tinydep, accpy_edit; "
+                 "print(accpy_tinydep.V, accpy_edit.__version__)")) == "1.0 0.2.0\n"  # fmt: skip
+    assert "prompt = 'mine'" in (venv / "pyvenv.cfg").read_text()
+    assert [p.name for p in cwd.iterdir() if p.name.startswith(".")] == []
+
+
+def test_recreate_rolls_back(root: Path, cwd: Path, site_index: Index) -> None:
+    ok(acc(root, cwd, "venv", "venv"))
+    venv = cwd / "venv"
+    gone = make_wheel(site_index.root, "accpy_gone", "1.0", {"accpy_gone.py": "X = 1\n"})
+    try:
+        ok(py(venv, "-m", "pip", "install", "--quiet", "accpy_gone"))
+    finally:
+        gone.unlink()
+    before = file_list(venv)
+    err = one_line_error(acc(root, cwd, "venv", "--recreate", "venv"), 5, "restored")
+    assert "reinstalling" in err
+    assert file_list(venv) == before
+    assert sorted(p.name for p in cwd.iterdir() if p.name != "home") == ["venv"]
+    assert ok(py(venv, "-c", "import accpy_gone; print(accpy_gone.X)")) == "1\n"
+
+
+def test_init_project_installs_and_tests_green(root: Path, cwd: Path) -> None:
+    ok(acc(root, cwd, "init", "demo_proj"))
+    proj = cwd / "demo_proj"
+    ok(acc(root, proj, "venv", "venv"))
+    ok(py(proj / "venv", "-m", "pip", "install", "--quiet", "-e", ".[test]", cwd=proj))
+    tested = py(proj / "venv", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=proj)
+    assert tested.returncode == 0, tested.stdout
+    assert "2 passed" in tested.stdout
+    assert (
+        ok(py(proj / "venv", "-m", "demo_proj", cwd=cwd.parent)) == "Hello from demo_proj 0.1.0\n"
+    )
+
+
+def test_init_ci_matches_manifest(root: Path, cwd: Path) -> None:
+    ok(acc(root, cwd, "init-ci"))
+    ci = yaml.safe_load((cwd / ".gitlab-ci.yml").read_text())
+    manifest = yaml.safe_load((PROJECT / "versions.yaml").read_text())
+    supported = sorted(b["version"] for b in manifest["bases"] if b["status"] != "deprecated")
+    jobs = sorted(k for k in ci if k.startswith("test:"))
+    assert jobs == [f"test:{v}" for v in supported]
+    for v in supported:
+        assert ci[f"test:{v}"]["image"].endswith(f"_base:{v}")
+        assert ci[f"test:{v}"]["stage"] == "test"
+    assert {"lint", "build", "docs", "publish"} <= set(ci)
+    one_line_error(acc(root, cwd, "init-ci"), 3, "--force")
+
+
+def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -> None:
+    proj = cwd / "demo_app"
+    write_project(proj, "demo_app", "1.0", ["accpy_tinydep==1.0", "numpy"])
+    (proj / "demo_app" / "cli.py").write_text(
+        "import sys\nimport accpy_tinydep\n"
+        "def main():\n    print('demo', accpy_tinydep.V, sys.argv[1:])\n"
+        "    return int(sys.argv[1]) if sys.argv[1:] else 0\n"
+    )
+    with (proj / "pyproject.toml").open("a") as f:
+        f.write('[project.scripts]\ndemo-app = "demo_app.cli:main"\n')
+    apps = cwd / "apps"
+    env = {"ACC_PY_DEPLOY_BASE": str(apps)}
+
+    ok(acc(root, proj, "app", "lock"))
+    lock = proj / "deployment" / "app" / "requirements.txt"
+    text = lock.read_text()
+    digest = hashlib.sha256((site_index.root / "accpy_tinydep-1.0-py3-none-any.whl").read_bytes())
+    assert text.startswith(f"### base_python: {VERSION}\n")
+    assert f"accpy-tinydep==1.0 \\\n    --hash=sha256:{digest.hexdigest()}\n" in text
+    assert "numpy" not in text and "demo" not in text.split("\n", 3)[3]
+    config = json.loads((proj / "deployment" / "app" / "config.json").read_text())
+    assert config["base_python"] == VERSION
+    snapshot = file_list(proj / "deployment")
+    mtime = lock.stat().st_mtime_ns
+    ok(acc(root, proj, "app", "lock"))
+    assert file_list(proj / "deployment") == snapshot and lock.stat().st_mtime_ns == mtime
+
+    out = ok(acc(root, cwd, "app", "deploy", str(proj), **env))
+    vdir = apps / "demo_app" / "1.0"
+    assert "Deployed demo_app 1.0" in out
+    assert os.readlink(apps / "demo_app" / "latest") == "1.0"
+    launcher = vdir / "exec" / "demo-app"
+    ran = subprocess.run([str(launcher), "4"], capture_output=True, text=True, check=False)
+    assert (ran.returncode, ran.stdout) == (4, "demo 1.0 ['4']\n")
+    cfg = (vdir / "venv" / "pyvenv.cfg").read_text()
+    assert f"home = {root / 'base' / VERSION / 'bin'}\n" in cfg
+    deployed = file_list(apps)
+
+    # refusals and failures change nothing deployed
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 3, "already deployed")
+    write_project(proj, "demo_app", "1.1", ["accpy_tinydep==1.0", "numpy"])
+    with (proj / "pyproject.toml").open("a") as f:
+        f.write('[project.scripts]\ndemo-app = "demo_app.cli:main"\n')
+    good = lock.read_text()
+    hexd = digest.hexdigest()
+    lock.write_text(good.replace(hexd, hexd[:-1] + ("1" if hexd[-1] == "0" else "0")))
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 5, "installing the lock")
+    lock.write_text(good.replace(VERSION, "2001.01", 1))
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 4, "2001.01")
+    lock.write_text(good + "requests>=2\n")
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 6, "not pinned")
+    assert file_list(apps) == deployed
+    lock.write_text(good)
+
+    one_line_error(acc(root, cwd, "app", "run", "demo_app", **env), 2, "promote")
+    ok(acc(root, cwd, "app", "promote", "demo_app", "1.0", **env))
+    ran = acc(root, cwd, "app", "run", "demo_app", "3", "--x", **env)
+    assert (ran.returncode, ran.stdout) == (3, "demo 1.0 ['3', '--x']\n")
+    ok(acc(root, cwd, "app", "deploy", str(proj), **env))
+    assert os.readlink(apps / "demo_app" / "latest") == "1.1"
+    assert os.readlink(apps / "demo_app" / "pro") == "1.0"
+    listed = ok(acc(root, cwd, "app", "list", **env)).splitlines()
+    assert [line.split() for line in listed[1:]] == [
+        ["demo_app"],
+        ["1.0", "pro"],
+        ["1.1", "latest"],
+    ]
+    ran = acc(root, cwd, "app", "run", "demo_app", "--version", "1.1", "0", **env)
+    assert (ran.returncode, ran.stdout) == (0, "demo 1.0 ['0']\n")
+    assert [p.name for p in (apps / "demo_app").iterdir() if p.name.startswith(".")] == []
