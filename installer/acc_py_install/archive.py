@@ -20,8 +20,11 @@ import gzip
 import hashlib
 import logging
 import os
+import posixpath
+import queue
 import stat
 import tarfile
+import threading
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Optional
@@ -35,6 +38,8 @@ _CHUNK = 1 << 20
 #: tarfile.data_filter and the ``filter=`` argument exist from Python 3.9.17 / 3.11.4 / 3.12.
 _HAS_FILTER = hasattr(tarfile, "data_filter")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+#: tarfile's stream buffer: it copies what it holds on every header read, so keep it small
+_TAR_BUFSIZE = 64 << 10
 
 #: archive member name (normalised) -> (sha256 hex, size); None for a hard link (hash it later)
 Digests = dict[str, Optional[tuple[str, int]]]
@@ -88,6 +93,66 @@ class _ZstdReader:
         return data
 
 
+class _Prefetch:
+    """Read a (decompressing) stream ahead in a thread: zlib and zstd release the GIL, so the
+    archive is decompressed on one core while the caller writes and hashes on another."""
+
+    def __init__(self, stream: Any, depth: int = 16) -> None:
+        self._stream = stream
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, name="decompress", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while self._put(data := self._stream.read(_CHUNK)) and data:
+                pass
+        except BaseException as exc:  # handed to the reading thread
+            self._put(exc)
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = size
+        while want != 0:
+            if self._pos >= len(self._buf):
+                if self._eof:
+                    break
+                item = self._queue.get()
+                if isinstance(item, BaseException):
+                    self._eof = True
+                    raise item
+                if not item:
+                    self._eof = True
+                    break
+                self._buf, self._pos = item, 0
+            end = len(self._buf) if want < 0 else min(len(self._buf), self._pos + want)
+            if self._pos == 0 and end == len(self._buf):
+                parts.append(self._buf)
+            else:
+                parts.append(self._buf[self._pos : end])
+            if want > 0:
+                want -= end - self._pos
+            self._pos = end
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _open_stream(archive: Path, raw: IO[bytes]) -> Any:
     name = archive.name.lower()
     if name.endswith((".tar.gz", ".tgz")):
@@ -113,9 +178,12 @@ def safe_extract(
     root = dest.resolve()
     try:
         with archive.open("rb") as raw:
-            stream = _open_stream(archive, raw)
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:
-                _extract_members(tar, root, archive, digests, strict=strict)
+            stream: Any = _Prefetch(_open_stream(archive, raw))
+            try:
+                with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFSIZE) as tar:
+                    _extract_members(tar, root, archive, digests, strict=strict)
+            finally:
+                stream.close()
     except InstallError:
         raise
     except _BROKEN as exc:
@@ -135,12 +203,6 @@ def _drain(fileobj: Any) -> int:
     while fileobj is not None and (chunk := fileobj.read(_CHUNK)):
         nonzero += len(chunk) - chunk.count(0)
     return nonzero
-
-
-def _clear(path: str) -> None:
-    """Remove a non-directory at ``path`` (a later member of the same name replaces it)."""
-    if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
-        os.unlink(path)
 
 
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mode: int) -> str:
@@ -166,40 +228,77 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mode: 
     return digest.hexdigest()
 
 
+def _clear(path: str) -> bool:
+    """Remove a non-directory at ``path`` (a later member of the same name replaces it).
+
+    Returns True when a symlink was removed: paths that went through it may now resolve
+    elsewhere.
+    """
+    if os.path.islink(path):
+        os.unlink(path)
+        return True
+    if os.path.lexists(path) and not os.path.isdir(path):
+        os.unlink(path)
+    return False
+
+
 def _extract_members(
     tar: tarfile.TarFile, root: Path, archive: Path, digests: Digests | None, *, strict: bool
 ) -> None:
     symlinks: list[str] = []
     top = str(root)
+    # Relative directories known to resolve inside the destination: real directories made here
+    # under a checked parent. Their members need no realpath() walk (the costly part of the
+    # checks). Forgotten whenever a symlink is replaced, since paths through it change meaning.
+    safe_dirs = {"."}
     for member in tar:
-        clean = check_member(member, root, archive, strict=strict)
-        if _HAS_FILTER:  # belt and braces: the stdlib's own checks as well (modes are ours)
-            try:
+        name = str(PurePosixPath(member.name))
+        parent_rel = posixpath.dirname(name) or "."
+        known = parent_rel in safe_dirs
+        clean = check_member(member, root, archive, strict=strict, parent_checked=known)
+        if _HAS_FILTER and not (known and (clean.isreg() or clean.isdir())):
+            try:  # belt and braces: the stdlib's own checks as well (modes are ours)
                 tarfile.data_filter(clean, top)
             except tarfile.FilterError as exc:
                 raise ArchiveError(f"{archive}: refusing {member.name!r}: {exc}") from exc
-        name = str(PurePosixPath(member.name))
         path = os.path.join(top, name)
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, mode=0o755)
+        if not known:
+            parent = os.path.dirname(path)
+            if not os.path.isdir(parent):
+                os.makedirs(parent, mode=0o755)
+            safe_dirs.add(parent_rel)
         if clean.isdir():
-            if not os.path.isdir(path) or os.path.islink(path):
-                _clear(path)
-                os.mkdir(path, 0o700)
+            if name != ".":
+                try:
+                    os.mkdir(path, 0o700)
+                except FileExistsError:
+                    if os.path.islink(path) or not os.path.isdir(path):
+                        if _clear(path):
+                            safe_dirs = {"."}
+                        os.mkdir(path, 0o700)
+                safe_dirs.add(name)
             os.chmod(path, clean.mode)
         elif clean.issym():
-            _clear(path)
-            os.symlink(clean.linkname, path)
+            try:
+                os.symlink(clean.linkname, path)
+            except FileExistsError:
+                if _clear(path):
+                    safe_dirs = {"."}
+                os.symlink(clean.linkname, path)
             symlinks.append(name)
         elif clean.islnk():
-            _clear(path)
+            if _clear(path):
+                safe_dirs = {"."}
             os.link(os.path.join(top, clean.linkname), path, follow_symlinks=False)
             if digests is not None:
                 digests[name] = None
         else:
-            _clear(path)
-            digest = _write_file(tar, member, path, clean.mode)
+            try:
+                digest = _write_file(tar, member, path, clean.mode)
+            except FileExistsError:
+                if _clear(path):
+                    safe_dirs = {"."}
+                digest = _write_file(tar, member, path, clean.mode)
             if digests is not None:
                 digests[name] = (digest, member.size)
     # tarfile stops silently at a bad header after the first one: what follows the end of the
@@ -219,12 +318,18 @@ def _extract_members(
 
 
 def check_member(
-    member: tarfile.TarInfo, root: Path, archive: Path, *, strict: bool = False
+    member: tarfile.TarInfo,
+    root: Path,
+    archive: Path,
+    *,
+    strict: bool = False,
+    parent_checked: bool = False,
 ) -> tarfile.TarInfo:
     """Return a sanitised copy of ``member`` or raise ArchiveError saying why it is refused.
 
     ``strict`` refuses setuid/setgid bits instead of stripping them (an Acc-Py base never has
-    any: a tarball with one was not made by the builder).
+    any: a tarball with one was not made by the builder). ``parent_checked``: the caller knows
+    that the member's parent directory resolves inside ``root``.
     """
 
     def refuse(why: str) -> ArchiveError:
@@ -247,7 +352,7 @@ def check_member(
     if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
         raise refuse(f"unsupported member type {member.type!r}")
     target = root / name
-    if not _inside(root, Path(os.path.realpath(target.parent))):
+    if not parent_checked and not _inside(root, Path(os.path.realpath(target.parent))):
         raise refuse("its parent directory resolves outside the destination")
     if member.issym():
         link = PurePosixPath(member.linkname)

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,8 +211,17 @@ def _parse_row(row: list[str], path: Path, lineno: int) -> RecordEntry:
     raise bad
 
 
-def compare_record(tree: Path, record: dict[str, RecordEntry]) -> RecordDiff:
-    """Compare ``tree`` with ``record``: modified (content, size, target, kind), missing, extra."""
+def compare_record(
+    tree: Path,
+    record: dict[str, RecordEntry],
+    known: Mapping[str, tuple[str, int]] | None = None,
+) -> RecordDiff:
+    """Compare ``tree`` with ``record``: modified (content, size, target, kind), missing, extra.
+
+    ``known`` holds the sha256 and size of files hashed already (as they were unpacked); the
+    other files are read and hashed here.
+    """
+    known = known or {}
     nodes = {n.rel: n for n in scan_tree(tree) if n.kind != "dir"}
     own = {rel for rel, e in record.items() if e.kind == "record"}
     modified: list[str] = []
@@ -225,6 +235,9 @@ def compare_record(tree: Path, record: dict[str, RecordEntry]) -> RecordDiff:
                 modified.append(rel)
         elif node.kind != "file" or node.size != entry.size:
             modified.append(rel)
+        elif rel in known:
+            if known[rel] != (entry.sha256, entry.size):
+                modified.append(rel)
         else:
             to_hash.append(node)
     for node, (digest, size) in zip(to_hash, _hash_many([n.path for n in to_hash])):

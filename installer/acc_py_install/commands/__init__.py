@@ -1,0 +1,17 @@
+"""One module per verb of ``acc-py-install``, each with ``HELP``, ``configure_parser`` and
+``execute`` (pipx's ``commands/``, auditwheel's ``main_*.py``)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import install, listing, remove, rollback, set_pro, verify
+
+COMMANDS: dict[str, ModuleType] = {
+    "install": install,
+    "set-pro": set_pro,
+    "rollback": rollback,
+    "list": listing,
+    "verify": verify,
+    "remove": remove,
+}

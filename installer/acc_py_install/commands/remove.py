@@ -1,0 +1,82 @@
+"""remove VERSION[.PATCH]: rename a tree out of the way, then delete it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from ..errors import UsageError
+from ..install import clean_leftovers
+from ..layout import PRO, Layout, Tree, crash_point, parse_release, remove_tree
+from .common import add_lock_options, add_root, layout_of, lock_of
+
+log = logging.getLogger(__name__)
+
+HELP = "remove a version or one patch release (refuses pro or a current one without --force)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "release",
+        metavar="VERSION[.PATCH]",
+        help="2023.06 (the version: its symlink and every patch tree) or 2023.06.1 (one tree)",
+    )
+    add_root(parser)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also remove the pro version (and the pro symlink), or the current patch release "
+        "of a version (which then points to its newest other patch release, if any)",
+    )
+    add_lock_options(parser)
+
+
+def _trash(layout: Layout, tree: Tree) -> None:
+    trash = layout.hidden(f".trash-{tree.release}-")
+    os.rename(tree.path, trash)
+    crash_point(f"{tree.release} renamed to {trash.name}")
+    remove_tree(trash)
+    crash_point(f"{trash.name} deleted")
+    log.info("removed %s", tree.release)
+
+
+def execute(args: argparse.Namespace) -> int:
+    layout = layout_of(args)
+    version, patch = parse_release(args.release)
+    with lock_of(layout, args):
+        crash_point("lock taken")
+        clean_leftovers(layout)
+        trees = layout.trees(version)
+        current = layout.current(version)
+        is_pro = layout.pro() == version
+        if patch is not None:
+            trees = [t for t in trees if t.patch == patch]
+        if not trees and not os.path.lexists(layout.base / version):
+            raise UsageError(f"{args.release} is not installed under {layout.base}")
+        removes_current = current is not None and any(t == current for t in trees)
+        remaining = [t for t in layout.trees(version) if t not in trees]
+        if removes_current and not args.force:
+            if patch is not None:
+                raise UsageError(
+                    f"{args.release} is the current patch release of {version}; "
+                    f"`rollback {version}` first, or add --force"
+                )
+            if is_pro:
+                raise UsageError(
+                    f"{version} is pro; `set-pro` another version first, or add --force"
+                )
+        if patch is not None and removes_current and remaining:
+            layout.switch(version, remaining[-1].path.name)  # --force: roll back first
+            crash_point("version symlink switched")
+            log.warning("%s now points to %s", version, remaining[-1].release)
+        elif patch is None or removes_current:
+            if is_pro:
+                layout.unlink(PRO)
+                crash_point("pro removed")
+                log.warning("removed pro (it pointed to %s): run set-pro", version)
+            layout.unlink(version)
+            crash_point("version symlink removed")
+        for tree in trees:
+            _trash(layout, tree)
+    return 0

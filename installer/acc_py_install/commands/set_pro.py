@@ -1,0 +1,63 @@
+"""set-pro VERSION: point ``pro`` at an installed version, atomically."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+
+from ..errors import UsageError
+from ..install import clean_leftovers, set_pro_link
+from ..layout import crash_point, read_metadata
+from .common import add_lock_options, add_root, installed_version, layout_of, lock_of
+
+log = logging.getLogger(__name__)
+
+HELP = "make an installed version pro (refuses an end-of-life one without --force)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", metavar="VERSION", help="an installed version, e.g. 2023.06")
+    add_root(parser)
+    parser.add_argument(
+        "--force", action="store_true", help="also a deprecated version past its end of life"
+    )
+    add_lock_options(parser)
+
+
+def end_of_life_reason(metadata: dict[str, object], today: datetime.date | None = None) -> str:
+    """Why a base must not become pro ("" if it may)."""
+    status = metadata.get("status")
+    eol = metadata.get("end_of_life")
+    today = today or datetime.date.today()
+    if status in ("end-of-life", "eol", "retired"):
+        return f"its status is {status}"
+    if isinstance(eol, str):
+        try:
+            date = datetime.date.fromisoformat(eol)
+        except ValueError:
+            return ""
+        if date <= today:
+            return f"it reached its end of life on {eol} (status {status})"
+    return ""
+
+
+def execute(args: argparse.Namespace) -> int:
+    layout = layout_of(args)
+    with lock_of(layout, args):
+        crash_point("lock taken")
+        clean_leftovers(layout)
+        tree = installed_version(layout, args.version)
+        why = end_of_life_reason(read_metadata(tree.path))
+        if why and not args.force:
+            raise UsageError(
+                f"{tree.version} must not become pro: {why}; choose a supported version, or "
+                "add --force"
+            )
+        if why:
+            log.warning("making %s pro although %s (--force)", tree.version, why)
+        if layout.pro() == tree.version:
+            log.info("pro is already %s; nothing to do", tree.version)
+        else:
+            set_pro_link(layout, tree.version)
+    return 0
