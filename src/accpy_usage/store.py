@@ -93,7 +93,9 @@ class PostgresStore:
             raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from exc
         self._errors = psycopg.Error
         try:
-            self.conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
+            self.conn = psycopg.connect(
+                url, autocommit=False, connect_timeout=10, client_encoding="UTF8"
+            )
             with self.conn.transaction():
                 self.conn.execute(_SCHEMA)
                 for sql in _INDEXES:

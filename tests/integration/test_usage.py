@@ -1,0 +1,302 @@
+"""Usage logging end to end: a real base (``base_dist``), venvs made from it, and the real
+collector (``acc-py-usage serve``) as a subprocess on 127.0.0.1; PostgreSQL when it is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import untar
+
+SCRIPT = "import sys, os\nprint(os.getpid())\n"
+
+
+@dataclass
+class Serve:
+    proc: subprocess.Popen[bytes]
+    port: int
+    db: str
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0
+        return self.log.read_text()
+
+
+def serve(tmp: Path, db: str) -> Serve:
+    log = tmp / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "accpy_usage.cli", "serve", "--listen", "127.0.0.1:0",
+             "--db", db],
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if "listening on udp 127.0.0.1:" in line:
+                return Serve(proc, int(line.rsplit(":", 1)[1]), db, log)
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the collector did not start: {log.read_text()}")
+
+
+def rows(db: Path) -> list[dict[str, object]]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    out = [dict(r) for r in conn.execute("SELECT * FROM invocations ORDER BY time")]
+    conn.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(base_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    (tarball,) = base_dist.glob("*.tar.gz")
+    return untar(tarball, tmp_path_factory.mktemp("usage-base"))
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    return {"HOME": str(home), "USER": "alice", "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+            **extra}  # fmt: skip
+
+
+def run(cmd: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300, check=False,
+        stdin=subprocess.DEVNULL, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_base_and_venvs_send_the_right_records(base: Path, tmp_path: Path) -> None:
+    collector = serve(tmp_path, str(tmp_path / "usage.db"))
+    env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
+    py = str(base / "bin" / "python3")
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    sys_venv, plain_venv = tmp_path / "venv-sys", tmp_path / "venv-plain"
+    for venv, opts in ((sys_venv, ["--system-site-packages"]), (plain_venv, [])):
+        made = run([py, "-m", "venv", "--without-pip", *opts, str(venv)], env)
+        assert (made.returncode, made.stderr) == (0, ""), made.stderr
+    # a user's own sitecustomize in the plain venv still runs (and its module is `sitecustomize`)
+    (site,) = plain_venv.glob("lib/python3.*/site-packages")
+    (site / "sitecustomize.py").write_text(
+        "import sys\nMARK = 'user'\nsys.stderr.write('mine\\n')\n"
+    )
+
+    expected: dict[int, tuple[str, str | None]] = {}  # pid -> (exe, venv)
+    for exe, venv in (
+        (base / "bin" / "python3", None),
+        (sys_venv / "bin" / "python", sys_venv),
+        (plain_venv / "bin" / "python", plain_venv),
+    ):
+        proc = run([str(exe), str(script), "--password=hunter2"], env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ("mine\n" if venv == plain_venv else "")
+        expected[int(proc.stdout)] = (str(exe), str(venv) if venv else None)
+    mark = run(
+        [str(plain_venv / "bin" / "python"), "-c", "import sitecustomize as s; print(s.MARK)"], env
+    )
+    assert mark.stdout == "user\n"
+    module = run([py, "-m", "json.tool", "--password=hunter2"], env)
+    assert module.returncode != 0  # json.tool refuses the option; the hook changes nothing
+
+    silent = []  # these must send nothing
+    for args, extra in (
+        (["-c", "import os; print(os.getpid())"], {"ACC_PY_NO_USAGE_LOG": "1"}),
+        (["-I", "-c", "import os; print(os.getpid())"], {}),
+        (["-S", "-c", "import os; print(os.getpid())"], {}),
+    ):
+        proc = run([py, *args], {**env, **extra})
+        assert (proc.returncode, proc.stderr) == (0, "")
+        silent.append(int(proc.stdout))
+    time.sleep(0.3)
+    log = collector.stop()
+    assert "rejected 0" in log and "lost 0" in log
+
+    records = rows(tmp_path / "usage.db")
+    by_pid = {r["pid"]: r for r in records}
+    assert not set(silent) & set(by_pid)
+    assert "hunter2" not in json.dumps(records)
+    version = run([py, "-c", "import platform; print(platform.python_version())"], env).stdout
+    for pid, (exe, venv) in expected.items():
+        r = by_pid[pid]
+        assert (r["exe"], r["venv"], r["kind"], r["target"]) == (exe, venv, "script", str(script))
+        assert (r["base"], r["patch"], r["status"]) == ("2023.06", 1, "pro")
+        assert r["python"] == version.strip()
+        assert (r["user_name"], r["uid"], r["host"]) == ("alice", os.getuid(), os.uname().nodename)
+    kinds = [(r["kind"], r["target"]) for r in records if r["pid"] not in expected]
+    assert ("module", "venv") in kinds  # the two `python -m venv` runs
+    assert ("module", "json.tool") in kinds
+
+
+def test_acc_py_venv(base: Path, tmp_path: Path) -> None:
+    acc_py = base / "bin" / "acc-py"
+    if not acc_py.exists():
+        pytest.skip("this base has no acc-py command yet")
+    collector = serve(tmp_path, str(tmp_path / "usage.db"))
+    env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
+    made = run([str(acc_py), "venv", str(tmp_path / "v")], env)
+    assert made.returncode == 0, made.stderr
+    proc = run([str(tmp_path / "v" / "bin" / "python"), "-c", "import os; print(os.getpid())"], env)
+    time.sleep(0.3)
+    collector.stop()
+    (r,) = [r for r in rows(tmp_path / "usage.db") if r["pid"] == int(proc.stdout)]
+    assert r["venv"] == str(tmp_path / "v")
+
+
+def closed_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return int(port)
+
+
+def test_faults_change_nothing(base: Path, tmp_path: Path) -> None:
+    """Python starts, its exit code is the program's, and stderr stays empty."""
+    py = str(base / "bin" / "python3")
+    code = ["-c", "print('ok'); raise SystemExit(5)"]
+    home = tmp_path / "home"
+    home.mkdir()
+    cases = {
+        "collector down": {"ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{closed_port()}"},
+        "IPv6 literal, nobody listening": {"ACC_PY_USAGE_COLLECTOR": f"[::1]:{closed_port()}"},
+        "unresolvable host name": {"ACC_PY_USAGE_COLLECTOR": "no-such-host.invalid:8514"},
+        "unroutable (no route in the TEST-NET-1 /32 is assumed)": {
+            "ACC_PY_USAGE_COLLECTOR": "0.0.0.0:1"
+        },
+        "strange locale": {"LC_ALL": "xx_XX.garbage", "LANG": "C"},
+        "C locale": {"LC_ALL": "", "LANG": "C"},
+    }
+    for what, extra in cases.items():
+        proc = run([py, *code], env_for(home, **extra))
+        assert (proc.returncode, proc.stdout, proc.stderr) == (5, "ok\n", ""), what
+    # HOME unreadable (mode 000: refused to any user but root), not a directory, or unset
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    for env in (env_for(locked), env_for(Path("/dev/null/home")), {"PATH": "/usr/bin:/bin"}):
+        proc = run([py, *code], env)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (5, "ok\n", ""), env
+
+
+def test_read_only_base(base: Path, tmp_path: Path) -> None:
+    if os.getuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a read-only bind mount needs root")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if run(["mount", "--bind", str(base), str(ro)], {}).returncode != 0:
+        pytest.skip("mount --bind is not permitted here")
+    try:
+        assert run(["mount", "-o", "remount,bind,ro", str(ro)], {}).returncode == 0
+        collector = serve(tmp_path, str(tmp_path / "usage.db"))
+        env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
+        proc = run([str(ro / "bin" / "python3"), "-c", "import os; print(os.getpid())"], env)
+        assert (proc.returncode, proc.stderr) == (0, "")
+        time.sleep(0.3)
+        collector.stop()
+        assert [r["pid"] for r in rows(tmp_path / "usage.db")] == [int(proc.stdout)]
+    finally:
+        run(["umount", str(ro)], {})
+
+
+def test_collector_bad_input_flood_and_sigterm(tmp_path: Path) -> None:
+    collector = serve(tmp_path, str(tmp_path / "usage.db"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target = ("127.0.0.1", collector.port)
+    good = {
+        "v": 1, "time": 1.7e9, "user": "u", "uid": 1, "host": "h", "pid": 0, "base": "2023.06",
+        "patch": 1, "status": "pro", "eol": "", "python": "3.11.4", "exe": "/x", "venv": None,
+        "kind": "command", "target": None,
+    }  # fmt: skip
+    hostile = [b"", b"\x00" * 100, b"{" * 8000, b"x" * 60000, b'{"v":1}', b"[]", b"\xff\xfe{}",
+               json.dumps({**good, "base": "1; DROP TABLE invocations"}).encode()]  # fmt: skip
+    for i in range(3000):  # a bounded flood, interleaved with garbage
+        sock.sendto(json.dumps({**good, "pid": i}).encode(), target)
+        if i % 10 == 0:
+            sock.sendto(hostile[(i // 10) % len(hostile)], target)
+        if i % 500 == 0:
+            time.sleep(0.01)  # stay under the loopback socket buffer
+    # SIGTERM right away: every accepted record is stored before the process ends
+    log = collector.stop()
+    stored = rows(tmp_path / "usage.db")
+    assert len(stored) == 3000, log
+    assert "stored 3000, rejected 300" in log
+    assert "SIGTERM" in log
+
+
+def _pg_ctl() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a unix socket under tmp (initdb + pg_ctl)."""
+    bindir = _pg_ctl()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    # not under tmp_path: pytest's directories are private to root, and a unix socket path must
+    # stay short
+    pg = Path(tempfile.mkdtemp(prefix="accpy-pg-"))
+    as_user: list[str] = []
+    if os.getuid() == 0:  # initdb refuses root
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            pytest.skip("initdb refuses root and runuser is missing")
+        as_user = [runuser, "-u", "postgres", "--"]
+        shutil.chown(pg, "postgres")
+    data = pg / "data"
+    init = run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "acc",
+                "-E", "UTF8", "--no-sync"], {"PATH": "/usr/bin:/bin", "LC_ALL": "C"})  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    opts = f"-k {pg} -c listen_addresses='' -F"
+    start = run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
+                 "-l", str(pg / "log"), "start"], {"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert start.returncode == 0, start.stderr + (pg / "log").read_text()
+    try:
+        yield f"postgresql://acc@/postgres?host={pg}"
+    finally:
+        run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], {})
+        shutil.rmtree(pg, ignore_errors=True)
+
+
+def test_postgresql_store_and_report(postgres: str, base: Path, tmp_path: Path) -> None:
+    collector = serve(tmp_path, postgres)
+    env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
+    for _ in range(3):
+        assert run([str(base / "bin" / "python3"), "-c", "pass"], env).returncode == 0
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.sendto(b"garbage", ("127.0.0.1", collector.port))
+    time.sleep(0.3)
+    log = collector.stop()
+    assert "stored 3, rejected 1" in log
+    out = run([sys.executable, "-m", "accpy_usage.cli", "report", "--db", postgres,
+               "--format", "json"], dict(os.environ))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["total"] == {"invocations": 3, "users": 1, "hosts": 1}
+    assert [r["key"] for r in data["by_version"]] == ["2023.06"]
