@@ -36,7 +36,7 @@ from .layout import (
     read_metadata,
     remove_tree,
 )
-from .lock import DEFAULT_STALE_HOURS, RootLock
+from .lock import DEFAULT_STALE_HOURS, RootLock, is_stale, read_owner
 from .record import compare_record as _compare
 from .record import read_record
 from .tarball import (
@@ -57,11 +57,13 @@ _LOCK_LEFTOVER_AGE = 60.0  # .lock.<token> dirs younger than this may be a racer
 def clean_leftovers(layout: Layout) -> None:
     """Remove what interrupted runs left behind (call with the lock held)."""
     for path in layout.leftovers():
-        if path.name.startswith(".lock."):
+        if path.name.startswith(".lock."):  # a lock being taken, broken or released
+            owner = read_owner(path)
             try:
-                if time.time() - path.lstat().st_mtime < _LOCK_LEFTOVER_AGE:
-                    continue
+                young = time.time() - path.lstat().st_mtime < _LOCK_LEFTOVER_AGE
             except OSError:
+                continue
+            if young and (owner is None or not is_stale(owner, DEFAULT_STALE_HOURS)):
                 continue
         log.info("removing %s, left by an interrupted run", path.name)
         try:

@@ -156,9 +156,9 @@ def _read_head(tar: tarfile.TarFile, tarball: Path, top: str, wanted: set[str]) 
     for member in tar:
         name = str(PurePosixPath(member.name))
         if name.split("/", 1)[0] != top:
-            raise ArchiveError(
-                f"{tarball.name}: {member.name!r} is outside the top directory {top}/; a base "
-                "tarball holds one directory named after its version"
+            raise MetadataError(
+                f"{tarball.name} is named for version {top} but holds {member.name!r}; a base "
+                f"tarball holds one directory named after its version: use the builder's file"
             )
         if name in wanted and member.isreg() and member.size <= _MAX_META:
             fh = tar.extractfile(member)
