@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Time ``acc-py-install install`` of a base tarball against a plain ``tar xf`` of the same
+tarball into the same file system; median of N runs each (interleaved), and their ratio.
+
+    python benchmarks/bench_install.py [--tarball dist/acc-py-base-2023.06-<platform>.tar.gz]
+                                       [--runs 3] [--dir DIR]
+
+Without --tarball it uses dist/ or builds the base first (make base VERSION=2023.06
+INTERPRETER=auto PLATFORM=auto). The install includes everything it always does: sha256 check,
+metadata and host checks, unpacking with hostile-member checks and hashing, verification of every
+file against ACC-PY.RECORD, the rename and the symlink switch. Goal: at most 1.3x tar xf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def find_tarball() -> Path:
+    found = sorted((PROJECT / "dist").glob("acc-py-base-2023.06-*.tar.gz"))
+    if not found:
+        subprocess.run(
+            ["make", "-C", str(PROJECT), "base", "VERSION=2023.06", "INTERPRETER=auto",
+             "PLATFORM=auto"],
+            check=True,
+        )  # fmt: skip
+        found = sorted((PROJECT / "dist").glob("acc-py-base-2023.06-*.tar.gz"))
+    return found[-1]
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tarball", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", type=Path, help="where to install (default: a temp dir)")
+    args = parser.parse_args()
+    tarball = (args.tarball or find_tarball()).resolve()
+    work = Path(tempfile.mkdtemp(prefix="bench-install-", dir=args.dir))
+    installer = [sys.executable, "-m", "acc_py_install", "-q", "install"]
+    tar_times: list[float] = []
+    install_times: list[float] = []
+    try:
+        for i in range(args.runs):
+            dest = work / f"tar-{i}"
+            dest.mkdir()
+            tar_times.append(timed(["tar", "xf", str(tarball), "-C", str(dest)]))
+            install_times.append(timed([*installer, str(tarball), "--root", str(work / f"r-{i}")]))
+            shutil.rmtree(dest)
+            shutil.rmtree(work / f"r-{i}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    t, a = statistics.median(tar_times), statistics.median(install_times)
+
+    def runs(xs: list[float]) -> str:
+        return ", ".join(f"{x:.2f}" for x in xs)
+
+    print(f"tarball: {tarball.name} ({tarball.stat().st_size / 2**20:.0f} MiB)")
+    print(f"tar xf:                 median {t:6.2f} s  ({runs(tar_times)})")
+    print(f"acc-py-install install: median {a:6.2f} s  ({runs(install_times)})")
+    print(f"ratio: {a / t:.2f}x (goal <= 1.3x, verification included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
