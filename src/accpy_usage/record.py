@@ -18,7 +18,8 @@ import datetime as dt
 import json
 import math
 import re
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 MAX_DATAGRAM = 8192
 MAX_TEXT = 1024
@@ -26,11 +27,6 @@ KINDS = frozenset({"script", "module", "command", "stdin", "repl"})
 _VERSION = re.compile(r"\d{4}\.\d{2}")
 _PYTHON = re.compile(r"\d+\.\d+\.\d+")
 _STATUS = frozenset({"pro", "supported", "deprecated"})
-
-COLUMNS = (
-    "time", "day", "user_name", "uid", "host", "pid", "base", "patch", "status", "eol",
-    "python", "exe", "venv", "kind", "target", "peer",
-)  # fmt: skip
 
 
 class Rejected(ValueError):
@@ -41,8 +37,9 @@ class Rejected(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One stored invocation; its fields, in order, are the table's columns."""
+
     time: float
     day: str  # UTC date of ``time``, YYYY-MM-DD (the report groups by it)
     user_name: str  # the USER, or "uid:<n>" when the environment had none
@@ -61,7 +58,11 @@ class Record:
     peer: str  # the sender's address as the collector saw it
 
     def row(self) -> tuple[object, ...]:
-        return tuple(getattr(self, c) for c in COLUMNS)
+        return tuple(self)
+
+
+#: the columns of the ``invocations`` table
+COLUMNS: tuple[str, ...] = Record._fields
 
 
 def _text(obj: dict[str, object], key: str, *, null: bool = False) -> str | None:
@@ -70,6 +71,8 @@ def _text(obj: dict[str, object], key: str, *, null: bool = False) -> str | None
         return None
     if not isinstance(value, str) or len(value) > MAX_TEXT or "\0" in value:
         raise Rejected(f"bad-{key}")
+    if value.isascii():
+        return value
     # lone surrogates (undecodable paths) cannot be stored as UTF-8: keep them visible
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -79,6 +82,12 @@ def _int(obj: dict[str, object], key: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise Rejected(f"bad-{key}")
     return value
+
+
+@lru_cache(maxsize=64)
+def _day(days: int) -> str:
+    """The UTC date of a day number since the epoch."""
+    return (dt.date(1970, 1, 1) + dt.timedelta(days)).isoformat()
 
 
 def parse(data: bytes, peer: str = "") -> Record:
@@ -121,7 +130,7 @@ def parse(data: bytes, peer: str = "") -> Record:
             raise Rejected("bad-eol") from exc
     return Record(
         time=float(when),
-        day=dt.datetime.fromtimestamp(when, dt.UTC).date().isoformat(),
+        day=_day(int(when // 86400)),
         user_name=user or f"uid:{uid}",
         uid=uid,
         host=_text(obj, "host") or "",

@@ -25,7 +25,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-RCVBUF = 8 * 1024 * 1024
+RCVBUF = 32 * 1024 * 1024  # bursts: ~25,000 datagrams of a few hundred bytes
 
 
 @dataclass
