@@ -191,6 +191,19 @@ def _make_dirs(tree: Path, rel: PurePosixPath) -> None:
             current.chmod(0o755)
 
 
+def _warn_named_collector(collector: str) -> None:
+    """The usage hook sends only to literal addresses (no DNS at Python start-up)."""
+    host = collector.rpartition(":")[0]
+    literal = host.startswith("[") or all(c.isdigit() or c == "." for c in host)
+    if not literal:
+        log.warning(
+            "usage collector %s is a host name: the hook in this base never resolves names, so "
+            "it sends nothing unless ACC_PY_USAGE_COLLECTOR=IP:PORT is set at run time; put an "
+            "IP address in versions.yaml (site.usage_collector) or pass USAGE_COLLECTOR=IP:PORT",
+            collector,
+        )
+
+
 def inject(
     tree: Path,
     base: BaseSpec,
@@ -208,6 +221,7 @@ def inject(
     if not tree.is_dir():
         raise InjectError(f"{tree} is not a directory: inject needs an unpacked interpreter tree")
     values = template_values(base, site, platform, bases)
+    _warn_named_collector(site.usage_collector)
     items = _collect(project_dir, base)
     written: list[Path] = []
     for item in items:

@@ -291,3 +291,21 @@ def test_undecodable_names_still_make_valid_json(
         str(r["target"]).endswith('"q" \\ \u20ac.py') or "\\" in str(r["target"]) for r in recs
     )
     assert all(str(r["target"]).startswith(str(tmp_path)) for r in recs)
+
+
+def test_build_warns_about_a_named_collector(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from accpy_builder.inject import inject
+
+    for collector, warned in (("acc-py-usage.cern.ch:8514", True), ("10.1.2.3:8514", False),
+                              ("[::1]:8514", False)):  # fmt: skip
+        tree = tmp_path / collector / "tree"
+        (tree / "lib" / "python3.7" / "site-packages").mkdir(parents=True)
+        site = Site(index_url="https://x.example/simple/", usage_collector=collector,
+                    install_root="/")  # fmt: skip
+        caplog.clear()
+        inject(tree, BASE, site, PROJECT, bases=(BASE,))
+        hook = (tree / "lib" / "python3.7" / "sitecustomize.py").read_text()
+        assert f'or "{collector}"' in hook
+        assert ("never resolves names" in caplog.text) is warned
