@@ -15,6 +15,9 @@ CACHE_DIR ?=
 WORK_DIR ?= build
 DIST_DIR ?= dist
 PYTEST_ARGS ?=
+TARBALL ?=
+ROOT ?=
+INSTALL_ARGS ?=
 
 BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
@@ -25,11 +28,12 @@ BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	--work-dir $(WORK_DIR) --dist-dir $(DIST_DIR)
 
-.PHONY: help venv base manifest test test-deps lint bench clean
+.PHONY: help venv base install manifest test test-deps lint bench clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
 	@echo "          [INDEX_URL=URL] [USAGE_COLLECTOR=HOST:PORT] [CACHE_DIR=DIR]"
+	@echo "make install TARBALL=dist/acc-py-base-….tar.gz [ROOT=/acc/local/share/python/acc-py] [INSTALL_ARGS=--pro]"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
 	@echo "make bench      time make base (warm cache) against the bare pipeline"
@@ -47,6 +51,10 @@ $(VENV)/.installed: pyproject.toml
 base: venv
 	$(BIN)/acc-py-build base $(BUILD_ARGS)
 
+install: venv
+	@test -n "$(TARBALL)" || { echo "make install needs TARBALL=path/to/acc-py-base-<version>-<platform>.tar.gz"; exit 2; }
+	$(BIN)/acc-py-install install $(TARBALL) $(if $(ROOT),--root $(ROOT)) $(INSTALL_ARGS)
+
 manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
@@ -61,7 +69,7 @@ test-deps:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src tests benchmarks build_base.py
+	$(BIN)/ruff format --check src installer tests benchmarks build_base.py
 	$(BIN)/mypy
 
 test: venv test-deps lint
