@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -101,8 +102,11 @@ def startup(base: Path, bare: Path, runs: int, work: Path) -> dict[str, object]:
     }
     times: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}
+    order = list(modes)
     for _ in range(runs):
-        for mode, (tree, e) in modes.items():
+        random.shuffle(order)  # no mode always runs first (or right after the collector woke)
+        for mode in order:
+            tree, e = modes[mode]
             exe = str(tree / "bin" / "python3")
             start = time.perf_counter()
             pid = os.posix_spawn(exe, [exe, "-c", "pass"], e)
