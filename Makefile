@@ -58,9 +58,11 @@ install: venv
 manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
-# The shells that the setup.sh tests source it from; a fresh Debian machine lacks zsh and tcsh.
+# What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
+# and tcsh), strace (file-system call counts) and PostgreSQL (the usage collector's backend).
 test-deps:
-	@missing=""; for s in bash zsh dash tcsh; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	@missing=""; for s in bash zsh dash tcsh strace; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (Debian packages)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -77,6 +79,9 @@ test: venv test-deps lint
 
 bench: venv
 	$(BIN)/python benchmarks/bench_build.py --version $(VERSION)
+	$(BIN)/python benchmarks/bench_install.py
+	$(BIN)/python benchmarks/bench_venv.py
+	$(BIN)/python benchmarks/bench_usage.py
 
 clean:
 	rm -rf build dist
