@@ -146,6 +146,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         inject.inject(tree, base, plan.site, plan.project_dir, bases=plan.all_bases)
     with stage(5, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
+        bytecode.make_sourceless(tree, minor)
     with stage(6, "checks"):
         forbidden = [str(plan.work_dir.resolve()), str(work)]
         if isinstance(plan.source, AdoptSource):

@@ -11,6 +11,10 @@
   groups (the stdlib, each top-level entry of site-packages), one process per group, run side
   by side: as fast as ``-j`` on two cores, and identical output every time.
 * Files that fail to compile (lib2to3's deliberately broken test data) are skipped and counted.
+* Modules imported at EVERY start of every Python of the base (the usage hook, which is the
+  stdlib's ``sitecustomize``) are then shipped as sourceless bytecode: ``lib/pythonX.Y/NAME.pyc``
+  with no ``NAME.py`` beside it. The import system then stats one file fewer per start. The
+  source stays readable in ``share/acc-py/NAME.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from .errors import CommandError, PackagesError
 from .proc import clean_env, run
 
 log = logging.getLogger(__name__)
+
+#: stdlib modules imported at every interpreter start: shipped as sourceless bytecode.
+SOURCELESS = ("sitecustomize",)
 
 #: compileall exits non-zero when any file fails; report the status instead of dying with it.
 _COMPILEALL = """\
@@ -94,3 +101,22 @@ def compile_bytecode(python: Path, tree: Path, minor: str, *, jobs: int | None =
     if failed:
         log.warning("%d source files do not compile and were skipped (run with -v to list)", failed)
     log.info("compiled %d groups in %.1f s", len(groups), time.monotonic() - start)
+
+
+def make_sourceless(tree: Path, minor: str, names: tuple[str, ...] = SOURCELESS) -> list[str]:
+    """Move each compiled ``names`` module of the stdlib next to where its source was, and the
+    source to ``share/acc-py/``; return the modules moved."""
+    stdlib = tree / "lib" / f"python{minor}"
+    tag = "cpython-" + minor.replace(".", "")
+    moved = []
+    for name in names:
+        source = stdlib / f"{name}.py"
+        compiled = stdlib / "__pycache__" / f"{name}.{tag}.pyc"
+        if not (source.is_file() and compiled.is_file()):
+            continue
+        keep = tree / "share" / "acc-py" / f"{name}.py"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        compiled.replace(stdlib / f"{name}.pyc")
+        source.replace(keep)
+        moved.append(name)
+    return moved
