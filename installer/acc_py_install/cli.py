@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .clitools import add_commands, add_verbosity, dispatch, setup_logging
 from .commands import COMMANDS
 from .errors import InstallError
 from .layout import DEFAULT_ROOT, ROOT_ENV
@@ -32,16 +33,6 @@ examples:
 """
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
-        if record.levelno >= logging.WARNING:
-            return f"{record.levelname.lower()}: {text}"
-        return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="acc-py-install",
@@ -51,47 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_const", const=1, default=0, dest="verbosity",
-        help="debug messages and tracebacks",
-    )  # fmt: skip
-    parser.add_argument(
-        "-q", "--quiet", action="store_const", const=-1, dest="verbosity",
-        help="only warnings and errors",
-    )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
-        module.configure_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    add_verbosity(parser)
+    add_commands(parser, COMMANDS)
     return parser
-
-
-def _setup_logging(verbosity: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbosity)
-    try:
-        return int(COMMANDS[args.command].execute(args))
-    except InstallError as exc:
-        if args.verbosity > 0:
-            log.debug("traceback of the error below:", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # what no step anticipated: still one line, the fix is the user's
-        if args.verbosity > 0:
-            log.debug("traceback of the error below:", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; a re-run completes or cleans up", file=sys.stderr)
-        return 130
+    setup_logging(log, args.verbosity)
+    # an OSError no step anticipated is still one line: its fix is the user's (space, rights)
+    return dispatch(
+        args, COMMANDS, (InstallError, OSError), log,
+        interrupted="interrupted; a re-run completes or cleans up",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from acc_py_install.clitools import add_commands, add_verbosity, dispatch, setup_logging
+
 from . import __version__
 from .commands import base as cmd_base
 from .commands import manifest as cmd_manifest
@@ -15,25 +17,6 @@ from .errors import BuildError
 log = logging.getLogger("accpy_builder")
 
 COMMANDS = {"base": cmd_base, "manifest": cmd_manifest}
-
-
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
-        if record.levelno >= logging.WARNING:
-            return f"{record.levelname.lower()}: {text}"
-        return text
-
-
-def _setup_logging(verbosity: int) -> None:
-    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,44 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `acc-py-build COMMAND --help` for the options of each command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument(
-        "-v",
-        "--verbose",
-        action="store_const",
-        const=1,
-        default=0,
-        dest="verbosity",
-        help="show every command run and full tracebacks",
-    )
-    verbosity.add_argument(
-        "-q",
-        "--quiet",
-        action="store_const",
-        const=-1,
-        dest="verbosity",
-        help="only warnings and errors",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
-        module.configure_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    add_verbosity(parser)
+    add_commands(parser, COMMANDS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbosity)
-    try:
-        return int(COMMANDS[args.command].execute(args))
-    except BuildError as exc:
-        if args.verbosity > 0:
-            log.debug("traceback of the error below:", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.getLogger(), args.verbosity)  # every stage module logs below the root
+    return dispatch(args, COMMANDS, (BuildError,), log)
 
 
 if __name__ == "__main__":

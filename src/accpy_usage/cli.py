@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from acc_py_install.clitools import add_commands, dispatch
+
 from . import __version__
 from .commands import report as cmd_report
 from .commands import serve as cmd_serve
@@ -27,9 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        module.configure_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    add_commands(parser, COMMANDS)
     return parser
 
 
@@ -40,12 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s acc-py-usage %(levelname)s %(message)s",
     )
-    try:
-        return int(COMMANDS[args.command].execute(args))
-    except UsageServiceError as exc:
-        log.debug("traceback", exc_info=True)
-        print(f"acc-py-usage: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return dispatch(args, COMMANDS, (UsageServiceError,), log, prefix="acc-py-usage: error")
 
 
 if __name__ == "__main__":

@@ -438,6 +438,11 @@ def test_sigkill_at_random_times(bases: dict[str, Path], tmp_path: Path) -> None
         if patch_of(root, "2023.06") == 3:  # done: go back to .2 for the next trial
             assert cli("remove", "2023.06.3", "--force", root=root) == 0
     print(f"\nrandom-time SIGKILL trials: 12, killed mid-run: {kills}")
+    # a kill between mkdir(.lock.<token>) and writing its owner file leaves a directory that
+    # nobody can tell from a racer's lock in the making for a minute: age such leftovers, as
+    # the next run a minute later would find them
+    for leftover in (root / "base").glob(".lock.*"):
+        os.utime(leftover, (time.time() - 120, time.time() - 120))
     assert run_cli("install", str(bases["23p3"]), root=root).returncode == 0
     assert patch_of(root, "2023.06") == 3 and hidden_leftovers(root) == []
 
@@ -589,3 +594,18 @@ def test_full_disk_fails_cleanly(
     assert sorted(os.listdir(root / "base")) == before
     _check_after_kill(root, {1})
     assert shutil.disk_usage(small_fs).used < 10 << 20  # the partial tree is gone
+
+
+def test_ownerless_lock_leftovers_are_kept_a_minute_then_removed(
+    bases: dict[str, Path], tmp_path: Path
+) -> None:
+    """A prepared ``.lock.<token>`` without owner file may be a racer's lock in the making;
+    after a minute it is an interrupted run's leftover, and the next run removes it."""
+    root = tmp_path / "root"
+    assert cli("install", str(bases["23p1"]), root=root) == 0
+    young, old = root / "base" / ".lock.0123456789abcdef", root / "base" / ".lock.fedcba9876543210"
+    young.mkdir()
+    old.mkdir()
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    assert run_cli("install", str(bases["23p1"]), root=root).returncode == 0  # a no-op run
+    assert young.is_dir() and not old.exists()
