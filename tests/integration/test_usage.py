@@ -150,8 +150,7 @@ def test_base_and_venvs_send_the_right_records(base: Path, tmp_path: Path) -> No
 
 def test_acc_py_venv(base: Path, tmp_path: Path) -> None:
     acc_py = base / "bin" / "acc-py"
-    if not acc_py.exists():
-        pytest.skip("this base has no acc-py command yet")
+    assert acc_py.exists(), "every base ships acc-py (recipes/bin/acc-py.in)"
     collector = serve(tmp_path, str(tmp_path / "usage.db"))
     env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
     made = run([str(acc_py), "venv", str(tmp_path / "v")], env)
@@ -261,16 +260,14 @@ def _pg_ctl() -> Path | None:
 def postgres() -> Iterator[str]:
     """A throw-away PostgreSQL cluster on a unix socket under tmp (initdb + pg_ctl)."""
     bindir = _pg_ctl()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    assert bindir is not None, "PostgreSQL is not installed: `make test-deps` installs it"
     # not under tmp_path: pytest's directories are private to root, and a unix socket path must
     # stay short
     pg = Path(tempfile.mkdtemp(prefix="accpy-pg-"))
     as_user: list[str] = []
     if os.getuid() == 0:  # initdb refuses root
         runuser = shutil.which("runuser")
-        if runuser is None:
-            pytest.skip("initdb refuses root and runuser is missing")
+        assert runuser is not None, "initdb refuses root and runuser (util-linux) is missing"
         as_user = [runuser, "-u", "postgres", "--"]
         shutil.chown(pg, "postgres")
     data = pg / "data"
