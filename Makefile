@@ -59,9 +59,10 @@ manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
-# and tcsh), strace (file-system call counts) and PostgreSQL (the usage collector's backend).
+# and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh)
+# and PostgreSQL (the usage collector's backend).
 test-deps:
-	@missing=""; for s in bash zsh dash tcsh strace; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	@missing=""; for s in bash zsh dash tcsh strace shellcheck; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (Debian packages)"; \

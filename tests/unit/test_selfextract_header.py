@@ -157,8 +157,7 @@ def test_render_header_refuses_bad_templates() -> None:
 )
 def test_rendered_header_is_valid_posix_sh(shell: str, tmp_path: Path) -> None:
     exe = shutil.which(shell)
-    if exe is None:
-        pytest.skip(f"{shell} is not installed")
+    assert exe is not None, f"{shell} is not installed: `make test-deps` installs it"
     script = tmp_path / "header.sh"
     script.write_bytes(render_header(TEMPLATE.read_text(encoding="utf-8"), _values()))
     args = ["-s", "sh", "-S", "warning"] if shell == "shellcheck" else ["-n"]
