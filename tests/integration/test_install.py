@@ -609,3 +609,21 @@ def test_ownerless_lock_leftovers_are_kept_a_minute_then_removed(
     os.utime(old, (time.time() - 120, time.time() - 120))
     assert run_cli("install", str(bases["23p1"]), root=root).returncode == 0  # a no-op run
     assert young.is_dir() and not old.exists()
+
+
+def test_make_install(bases: dict[str, Path], tmp_path: Path) -> None:
+    """`make install TARBALL=… ROOT=…`, as the README shows it."""
+    root = tmp_path / "root"
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT), "install",
+         f"TARBALL={bases['23p1']}", f"ROOT={root}", "INSTALL_ARGS=--pro"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert os.readlink(root / "base" / "pro") == "2023.06"
+    assert os.readlink(root / "base" / "2023.06") == "._2023.06.1"
+    missing = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT), "install"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "TARBALL=" in missing.stdout + missing.stderr
