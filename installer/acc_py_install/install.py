@@ -33,6 +33,7 @@ from .layout import (
     RECORD_NAME,
     Layout,
     crash_point,
+    end_of_life_reason,
     read_metadata,
     remove_tree,
 )
@@ -78,6 +79,7 @@ def install(
     *,
     pro: bool = False,
     read_only: bool = False,
+    force: bool = False,
     timeout: float = 600.0,
     stale_hours: float = DEFAULT_STALE_HOURS,
 ) -> str:
@@ -97,7 +99,7 @@ def install(
                 tarball = Path(source)
                 verify_checksum(tarball)
             crash_point("checksum verified")
-            return _install_checked(tarball, layout, pro=pro, read_only=read_only)
+            return _install_checked(tarball, layout, pro=pro, read_only=read_only, force=force)
         except OSError as exc:
             raise _os_error(exc, layout) from exc
         finally:
@@ -114,12 +116,25 @@ def _os_error(exc: OSError, layout: Layout) -> InstallError:
     return InstallError(f"{exc}; nothing visible changed, fix it and retry")
 
 
-def _install_checked(tarball: Path, layout: Layout, *, pro: bool, read_only: bool) -> str:
+def _install_checked(
+    tarball: Path, layout: Layout, *, pro: bool, read_only: bool, force: bool
+) -> str:
     name = parse_name(tarball)
     peeked = peek(tarball, name.version)
     patch = check_metadata(tarball, name, peeked.metadata)
     check_host(name.platform)
     target = layout.tree(name.version, patch)
+    current = layout.current(name.version)
+    if current is not None and current.patch > patch and not force:
+        raise UsageError(
+            f"{name.version} is at patch {current.patch}, newer than this tarball's {patch}; "
+            f"`acc-py-install rollback {name.version}` goes back, or add --force to install it"
+        )
+    why = end_of_life_reason(peeked.metadata) if pro else ""
+    if why and not force:
+        raise UsageError(
+            f"{name.version} must not become pro: {why}; install it without --pro, or add --force"
+        )
     crash_point("metadata checked")
 
     if target.path.exists():
@@ -127,7 +142,7 @@ def _install_checked(tarball: Path, layout: Layout, *, pro: bool, read_only: boo
     else:
         _unpack(tarball, layout, name.version, peeked.record, target.path, read_only=read_only)
 
-    current = layout.current(name.version)
+    current = layout.current(name.version)  # again: _reuse/_unpack took time, but the lock is ours
     if current == target:
         log.info("%s is already installed as %s; nothing to do", target.release, name.version)
     else:

@@ -19,6 +19,7 @@ the new one, on a local disk and on NFS alike (rename is one atomic NFS operatio
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -235,3 +236,20 @@ def crash_point(what: str) -> None:
 
 
 _STEPS: list[str] = []
+
+
+def end_of_life_reason(metadata: dict[str, object], today: datetime.date | None = None) -> str:
+    """Why a base must not become pro ("" if it may)."""
+    status = metadata.get("status")
+    eol = metadata.get("end_of_life")
+    today = today or datetime.date.today()
+    if status in ("end-of-life", "eol", "retired"):
+        return f"its status is {status}"
+    if isinstance(eol, str):
+        try:
+            date = datetime.date.fromisoformat(eol)
+        except ValueError:
+            return ""
+        if date <= today:
+            return f"it reached its end of life on {eol} (status {status})"
+    return ""

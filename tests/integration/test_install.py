@@ -627,3 +627,22 @@ def test_make_install(bases: dict[str, Path], tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert missing.returncode != 0 and "TARBALL=" in missing.stdout + missing.stderr
+
+
+def test_install_refuses_a_downgrade_and_an_end_of_life_pro(
+    bases: dict[str, Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    assert cli("install", str(bases["23p2"]), "--pro", root=root) == 0
+    older = run_cli("install", str(bases["23p1"]), root=root)
+    assert (
+        older.returncode == 2 and "rollback 2023.06" in older.stderr and "--force" in older.stderr
+    )
+    assert patch_of(root, "2023.06") == 2 and not (root / "base" / "._2023.06.1").exists()
+    assert cli("install", str(bases["23p1"]), "--force", root=root) == 0
+    assert patch_of(root, "2023.06") == 1
+    eol = run_cli("install", str(bases["eol"]), "--pro", root=root)
+    assert eol.returncode == 2 and "end of life" in eol.stderr
+    assert not (root / "base" / "2020.11").exists()  # refused before anything was written
+    assert os.readlink(root / "base" / "pro") == "2023.06"
+    assert cli("install", str(bases["eol"]), root=root) == 0  # without --pro: fine

@@ -24,6 +24,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="remove every write bit of the new tree (chmod -R a-w) before it appears",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="install an older patch than the current one, or make an end-of-life base pro",
+    )
     add_lock_options(parser)
 
 
@@ -33,6 +38,7 @@ def execute(args: argparse.Namespace) -> int:
         layout_of(args),
         pro=args.pro,
         read_only=args.read_only,
+        force=args.force,
         timeout=args.timeout,
         stale_hours=args.stale_after,
     )

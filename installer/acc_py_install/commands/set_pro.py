@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 
 from ..errors import UsageError
 from ..install import clean_leftovers, set_pro_link
-from ..layout import crash_point, read_metadata
+from ..layout import crash_point, end_of_life_reason, read_metadata
 from .common import add_lock_options, add_root, installed_version, layout_of, lock_of
 
 log = logging.getLogger(__name__)
@@ -23,23 +22,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="also a deprecated version past its end of life"
     )
     add_lock_options(parser)
-
-
-def end_of_life_reason(metadata: dict[str, object], today: datetime.date | None = None) -> str:
-    """Why a base must not become pro ("" if it may)."""
-    status = metadata.get("status")
-    eol = metadata.get("end_of_life")
-    today = today or datetime.date.today()
-    if status in ("end-of-life", "eol", "retired"):
-        return f"its status is {status}"
-    if isinstance(eol, str):
-        try:
-            date = datetime.date.fromisoformat(eol)
-        except ValueError:
-            return ""
-        if date <= today:
-            return f"it reached its end of life on {eol} (status {status})"
-    return ""
 
 
 def execute(args: argparse.Namespace) -> int:
