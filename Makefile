@@ -21,9 +21,9 @@ INSTALL_ARGS ?=
 
 BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
-	$(if $(PBS_MIRROR),--pbs-mirror $(PBS_MIRROR)) \
+	$(if $(PBS_MIRROR),--pbs-mirror '$(PBS_MIRROR)') \
 	$(if $(PLATFORM),--platform $(PLATFORM)) \
-	$(if $(INDEX_URL),--index-url $(INDEX_URL)) \
+	$(if $(INDEX_URL),--index-url '$(INDEX_URL)') \
 	$(if $(USAGE_COLLECTOR),--usage-collector $(USAGE_COLLECTOR)) \
 	$(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	--work-dir $(WORK_DIR) --dist-dir $(DIST_DIR)

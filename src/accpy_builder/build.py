@@ -143,7 +143,9 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         # fail fast: every ELF is final now, and this is the check most likely to refuse
         report = checks.check_elves(tree, plan.platform)
     with stage(4, "inject"):
-        inject.inject(tree, base, plan.site, plan.project_dir, bases=plan.all_bases)
+        inject.inject(
+            tree, base, plan.site, plan.project_dir, platform=report.platform, bases=plan.all_bases
+        )
     with stage(5, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
         bytecode.make_sourceless(tree, minor)

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.getLogger(), args.verbosity)  # every stage module logs below the root
-    return dispatch(args, COMMANDS, (BuildError,), log)
+    # an OSError no stage anticipated (a full disk, an unwritable cache) is still one line
+    return dispatch(args, COMMANDS, (BuildError, OSError), log)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class _Item:
     render: bool
 
 
+_SAFE_VALUE = re.compile(r"[\w.:/@%+~?=&,\[\]-]+")
+
+
 def _bases_json(bases: Sequence[BaseSpec]) -> str:
     """Every base of the manifest, for what runs inside a base (``acc-py init`` and friends)."""
     rows = [
@@ -76,6 +79,17 @@ def template_values(
     bases: Sequence[BaseSpec] = (),
 ) -> dict[str, str]:
     """The ``@NAME@`` values a ``.in`` recipe may use."""
+    for name, value in (
+        ("index URL", site.index_url),
+        ("usage collector", site.usage_collector),
+        ("install root", site.install_root),
+    ):
+        # rendered into shell, Python and ini files: no quote, backslash, space or newline
+        if not _SAFE_VALUE.fullmatch(value):
+            raise InjectError(
+                f"the {name} {value!r} has characters that cannot go into the base's files; "
+                "use a plain URL, host:port or path"
+            )
     return {
         "BASES_JSON": _bases_json(bases or (base,)),
         "INSTALL_ROOT": site.install_root,

@@ -35,6 +35,7 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
+    env["ACC_PY_NO_USAGE_LOG"] = "1"  # a base's interpreter run by the builder is not a user
     env.setdefault("LC_ALL", "C.UTF-8")
     if extra:
         env.update(extra)

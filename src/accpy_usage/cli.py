@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -40,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s acc-py-usage %(levelname)s %(message)s",
     )
-    return dispatch(args, COMMANDS, (UsageServiceError,), log, prefix="acc-py-usage: error")
+    # OSError (an unwritable --plot file) and sqlite3.Error (a --db that is not ours): one line
+    errors = (UsageServiceError, OSError, sqlite3.Error)
+    return dispatch(args, COMMANDS, errors, log, prefix="acc-py-usage: error")
 
 
 if __name__ == "__main__":

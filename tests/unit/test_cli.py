@@ -67,3 +67,35 @@ def test_adopting_a_directory_that_is_not_a_prefix(tmp_path: Path) -> None:
 def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
     proc = run_builder("-v", "base", "2023.6", "--manifest", str(PROJECT / "versions.yaml"))
     assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("--index-url", "http://pypi.example.org/simple/", "INDEX_URL="),
+        ("--index-url", "not a url", "INDEX_URL="),
+        ("--usage-collector", "collector-without-port", "USAGE_COLLECTOR="),
+    ],
+)
+def test_overrides_are_validated(option: str, value: str, needle: str, tmp_path: Path) -> None:
+    proc = run_builder(
+        "base", "2023.06", "--manifest", str(PROJECT / "versions.yaml"), option, value,
+        "--interpreter", "auto", "--work-dir", str(tmp_path / "b"),
+        "--dist-dir", str(tmp_path / "d"),
+    )  # fmt: skip
+    assert proc.returncode == 2 and needle in proc.stderr
+    assert not (tmp_path / "b").exists()  # refused before any work
+
+
+def test_unsafe_values_never_reach_the_base_files() -> None:
+    import dataclasses
+
+    from accpy_builder.errors import InjectError
+    from accpy_builder.inject import template_values
+    from accpy_builder.manifest import load_manifest
+
+    manifest = load_manifest(PROJECT / "versions.yaml")
+    site = dataclasses.replace(manifest.site, index_url='https://host/simple/"; import os; "')
+    with pytest.raises(InjectError, match="cannot go into the base's files"):
+        template_values(manifest.bases[2], site)
+    assert template_values(manifest.bases[2], manifest.site)["INDEX_URL"] == manifest.site.index_url

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..build import build
 from ..errors import ManifestError
@@ -91,15 +92,33 @@ def _source_date_epoch(base: BaseSpec) -> int:
     return calendar.timegm(dt.date(year, month, 1).timetuple())
 
 
+def _index_url(value: str) -> str:
+    parts = urlsplit(value)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not loopback) or not parts.hostname:
+        raise ManifestError(
+            f"INDEX_URL={value!r} is not an https:// URL with a host (plain http:// only for "
+            "127.0.0.1/localhost)"
+        )
+    return value
+
+
+def _collector(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ManifestError(f"USAGE_COLLECTOR={value!r} is not HOST:PORT (e.g. 10.0.0.1:8514)")
+    return value
+
+
 def make_plan(args: argparse.Namespace) -> BuildPlan:
     manifest_path = args.manifest.resolve()
     manifest = load_manifest(manifest_path)
     base = get_base(manifest, args.version)
     site = manifest.site
     if args.index_url:
-        site = dataclasses.replace(site, index_url=args.index_url)
+        site = dataclasses.replace(site, index_url=_index_url(args.index_url))
     if args.usage_collector:
-        site = dataclasses.replace(site, usage_collector=args.usage_collector)
+        site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
     platform = args.platform or base.platform
     if platform != "auto":
         if not is_valid_tag(platform):
