@@ -366,3 +366,26 @@ def test_requirement_lines(mod: ModuleType) -> None:
     assert requirement("p", "0.1", editable) == "-e /src/my proj"
     vcs = {"url": "https://git.example/x.git", "vcs_info": {"vcs": "git", "commit_id": "abc"}}
     assert requirement("x", "1", vcs) == "x @ git+https://git.example/x.git@abc"
+
+
+@pytest.mark.parametrize("name", ["../../evil", 'x"; rm -rf ~; "', ".hidden"])
+def test_deploy_refuses_console_scripts_that_are_not_plain_names(
+    name: str, python: str, pkg_dir: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(
+            "demo-1.0.dist-info/entry_points.txt", f"[console_scripts]\n{name} = demo:main\n"
+        )
+    probe = (
+        "import sys; from acc_py import _deploy\n"
+        "try:\n    _deploy._console_scripts(sys.argv[1])\n"
+        "except _deploy.UsageError as exc:\n    print('refused:', exc)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(pkg_dir)}
+    out = subprocess.run(
+        [python, "-c", probe, str(wheel)], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("refused:") and "not a plain file name" in out

@@ -10,6 +10,8 @@ A deployment is staged in ``<app>/.<version>.tmp-*`` and renamed into place at t
 any failure removes the stage and leaves every deployed version and symlink as it was.
 """
 import os
+import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -82,6 +84,13 @@ def _console_scripts(wheel):
                         section = line.strip("[] ")
                     elif section == "console_scripts" and "=" in line:
                         scripts.append(line.split("=", 1)[0].strip())
+    for script in scripts:
+        # the name becomes a file in exec/ and a word in a shell script: nothing but a name
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", script):
+            raise UsageError(
+                "%s declares a console script named %r, which is not a plain file name; "
+                "rename it in the project's entry points" % (os.path.basename(wheel), script)
+            )
     return sorted(scripts)
 
 
@@ -89,7 +98,7 @@ _LAUNCHER = """#!/bin/sh
 # %(app)s %(version)s: the %(script)s command, deployed by `acc-py app deploy` on the
 # Acc-Py base %(base)s. The environment cannot change which packages it runs.
 unset PYTHONPATH PYTHONHOME PYTHONSTARTUP PYTHONUSERBASE PYTHONNOUSERSITE
-exec "%(venv)s/bin/%(script)s" "$@"
+exec %(target)s "$@"
 """
 
 
@@ -187,8 +196,9 @@ def _stage(base, args, stage, final, app, version, wheel, reqs, lock):
     for script in scripts:
         path = os.path.join(exec_dir, script)
         with open(path, "w", encoding="utf-8") as f:
+            target = shlex.quote(os.path.join(final_venv, "bin", script))
             f.write(_LAUNCHER % {"app": app, "version": version, "script": script,
-                                 "base": base.version, "venv": final_venv})
+                                 "base": base.version, "target": target})
         os.chmod(path, 0o755)
     meta = {"app": app, "version": version, "base": base.version,
             "python": base.python_full, "wheel": os.path.basename(wheel), "scripts": scripts}
