@@ -55,7 +55,7 @@ def sha256_file(path: Path) -> str:
 def file_name(url: str) -> str:
     """The last path component of ``url``, percent-decoded: the name the cache stores it under."""
     name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    if not name or name in {".", ".."}:
+    if not name or name in {".", ".."} or "/" in name or "\0" in name:
         raise SourceError(f"{url}: the URL does not end in a file name")
     return name
 
