@@ -135,6 +135,11 @@ def _kind_name(mode: int) -> str:
     return f"file type {stat.S_IFMT(mode):o}"
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file (the one file hasher of builder and installer)."""
+    return _hash_file(os.fspath(path))[0]
+
+
 def _hash_file(path: str) -> tuple[str, int]:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -27,6 +27,7 @@ from typing import Any
 from .archive import _BROKEN, _open_stream
 from .errors import ArchiveError, ChecksumError, FetchError, MetadataError
 from .layout import METADATA_NAME, RECORD_NAME
+from .record import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,6 @@ def parse_name(path: Path) -> TarballName:
     return TarballName(m.group("version"), m.group("platform"))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        while data := fh.read(_CHUNK):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 def expected_sha256(text: str, name: str, where: str) -> str:
     """The digest for ``name`` in the text of a ``.sha256`` file."""
     for line in text.splitlines():
@@ -88,7 +81,7 @@ def verify_checksum(tarball: Path) -> str:
             f"cannot read {sums} ({exc.strerror}); copy the .sha256 file along with the tarball"
         ) from exc
     want = expected_sha256(text, tarball.name, str(sums))
-    got = sha256_of(tarball)
+    got = sha256_file(tarball)
     if got != want:
         raise ChecksumError(
             f"{tarball.name} has sha256 {got} but {sums.name} says {want}; the file is corrupt "

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
+from acc_py_install.record import sha256_file
 
 from .errors import ChecksumError, SourceError
 
@@ -41,15 +42,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 class _Retryable(Exception):
     """A transient failure (connection reset, timeout, 5xx, short body): worth another try."""
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of ``path``, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_name(url: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from acc_py_install.record import sha256_file
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
     InvalidWheelFilename,
@@ -150,11 +150,7 @@ class _HashIndex:
         entry = self.entries.get(wheel.name)
         if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
             return str(entry["sha256"])
-        digest = hashlib.sha256()
-        with wheel.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        sha = digest.hexdigest()
+        sha = sha256_file(wheel)
         self.entries[wheel.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
         self.dirty = True
         return sha
