@@ -147,11 +147,14 @@ def recreate(base, path, prompt=None, verbose=False):
                 "reinstalling %d package(s) into the recreated venv" % len(reqs), verbose,
                 env=clean_env())
     except BaseException as exc:
-        if os.path.lexists(env_dir):
-            shutil.rmtree(env_dir, ignore_errors=True)
-            if os.path.lexists(env_dir):
-                os.unlink(env_dir)
-        os.rename(aside, env_dir)
+        try:
+            if os.path.lexists(env_dir):  # the failed new venv: out of the way in one rename
+                os.rename(env_dir, os.path.join(aside_dir, "failed"))
+            os.rename(aside, env_dir)
+        except OSError as restore:
+            raise CommandError(
+                "%s; and the old venv could not be put back (%s): it is intact in %s, move it "
+                "to %s by hand" % (exc, restore, aside, env_dir)) from None
         shutil.rmtree(aside_dir, ignore_errors=True)
         if isinstance(exc, AccPyError):
             raise CommandError(
