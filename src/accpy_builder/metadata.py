@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from acc_py_install.layout import METADATA_NAME
+
 from . import __version__
 from .plan import BuildPlan
 
-METADATA_NAME = "ACC-PY.json"
 SCHEMA_VERSION = 1
 
 
@@ -63,8 +64,3 @@ def write_metadata(
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     path.chmod(0o644)
     return path
-
-
-def read_metadata(tree: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((tree / METADATA_NAME).read_text(encoding="utf-8"))
-    return data

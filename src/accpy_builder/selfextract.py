@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from acc_py_install.layout import METADATA_NAME
+
 from .errors import ArchiveError, CheckError
 
 log = logging.getLogger(__name__)
 
 #: installer/selfextract.sh.in of this source tree (the builder runs from a checkout)
 TEMPLATE = Path(__file__).resolve().parents[2] / "installer" / "selfextract.sh.in"
-METADATA_NAME = "ACC-PY.json"
 _TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _SAFE = re.compile(r"^[A-Za-z0-9._+-]*$")  # what may go between single quotes, unquoted too
 _MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_([a-z0-9_]+)$")
