@@ -1,7 +1,8 @@
 """``acc-py-install``: put Acc-Py bases onto the shared area and manage them there.
 
-Errors are one line, ``error: <what>; <how to fix>``, with an exit code per kind of error
-(see ``errors.py``); ``-v`` adds the traceback and debug messages, ``-q`` keeps warnings only.
+Errors are one line, ``error: <what>; <how to fix>``, with the exit code of the error's kind
+(:mod:`accpy_core.errors`); ``-v`` adds the traceback and debug messages, ``-q`` keeps
+warnings only.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from typing import Sequence
+
+from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, setup_logging
+from accpy_core.layout import DEFAULT_ROOT, ROOT_ENV
 
 from . import __version__
-from .clitools import add_commands, add_verbosity, dispatch, setup_logging
 from .commands import COMMANDS
-from .errors import InstallError
-from .layout import DEFAULT_ROOT, ROOT_ENV
 
 log = logging.getLogger("acc_py_install")
 
@@ -30,6 +31,7 @@ examples:
   acc-py-install list
   acc-py-install rollback 2023.06
   acc-py-install verify 2023.06
+
 """
 
 
@@ -38,10 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="acc-py-install",
         description="Install Acc-Py base tarballs side by side on the shared area, atomically "
         "(safe while consoles read it over NFS), and manage them.",
-        epilog=EPILOG,
+        epilog=EPILOG + exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # the self-extracting installer hands over with --prog acc-py-installer: messages then read
+    # as its own (information on stdout, "PROG: warning/error: ..." on stderr)
+    parser.add_argument("--prog", help=argparse.SUPPRESS)
     add_verbosity(parser)
     add_commands(parser, COMMANDS)
     return parser
@@ -50,10 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(log, args.verbosity)
-    # an OSError no step anticipated is still one line: its fix is the user's (space, rights)
+    for name in ("acc_py_install", "accpy_core"):
+        setup_logging(logging.getLogger(name), args.verbosity, prog=args.prog)
     return dispatch(
-        args, COMMANDS, (InstallError, OSError), log,
+        args, COMMANDS, log, prefix=f"{args.prog}: error" if args.prog else "error",
         interrupted="interrupted; a re-run completes or cleans up",
     )  # fmt: skip
 

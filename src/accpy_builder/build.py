@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acc_py_install import record
-from acc_py_install.errors import RecordError
+from accpy_core import record
+from accpy_core.errors import SourceError
+from accpy_core.proc import clean_env, run
+from accpy_manifest import PBS_GITHUB
 
 from . import bytecode, checks, inject, pack, packages, relocate, selfextract
-from .errors import CheckError, SourceError
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
 from .metadata import PackageRecord, write_metadata
 from .pack import PackResult
-from .plan import PBS_GITHUB, AdoptSource, BuildPlan
-from .platforms import policy_for
-from .proc import clean_env, run
+from .plan import AdoptSource, BuildPlan
+from .policy import policy_for
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         # fail fast: every ELF is final now, and this is the check most likely to refuse
         report = checks.check_elves(tree, plan.platform)
     with stage(4, "inject"):
-        inject.inject(
-            tree, base, plan.site, plan.project_dir, platform=report.platform, bases=plan.all_bases
-        )
+        values = inject.template_values(base, plan.site, report.platform)
+        inject.inject(tree, values, minor)
     with stage(5, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
         bytecode.make_sourceless(tree, minor)
@@ -165,10 +164,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
             bundled=moved.bundled,
         )
-        try:
-            record.write_record(tree)
-        except RecordError as exc:
-            raise CheckError(str(exc)) from exc
+        record.write_record(tree)
     with stage(8, "pack"):
         stem = f"acc-py-base-{base.version}-{report.platform}"
         artifacts = pack.pack(

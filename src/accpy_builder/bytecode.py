@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CommandError, PackagesError
-from .proc import clean_env, run
+from accpy_core.errors import CommandError, PackagesError
+from accpy_core.proc import clean_env, run
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from accpy_core.errors import CheckError
+from accpy_core.fs import is_inside
+
 from .elf import ElfInfo, expand_origin, iter_elf_files, iter_files, read_elf
-from .errors import CheckError
-from .platforms import Policy, max_version, policies, policy_for
+from .policy import Policy, max_version, policies, policy_for
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,6 @@ def _fail(title: str, items: Sequence[str], fix: str) -> CheckError:
     return CheckError(f"{title} ({len(items)}); {fix}:\n{_listing(items)}")
 
 
-def _inside(path: str, tree: Path) -> bool:
-    resolved = Path(os.path.normpath(path))
-    return resolved == tree or tree in resolved.parents
-
-
 def check_modes_and_links(tree: Path) -> None:
     bad: list[str] = []
     for dirpath, dirnames, filenames in os.walk(tree):
@@ -59,7 +56,7 @@ def check_modes_and_links(tree: Path) -> None:
             st = path.lstat()
             if stat.S_ISLNK(st.st_mode):
                 target = str(path.readlink())
-                if Path(target).is_absolute() or not _inside(str(path.parent / target), tree):
+                if Path(target).is_absolute() or not is_inside(tree, path.parent / target):
                     bad.append(f"{rel} -> {target} (symlink leaves the tree)")
                 continue
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
@@ -116,7 +113,7 @@ def _unresolved(infos: Sequence[ElfInfo], tree: Path, policy: Policy) -> list[st
                 if name in loaded or policy.allows_library(name):
                     continue
                 found = next(
-                    (d / name for d in search if _inside(str(d), tree) and (d / name).exists()),
+                    (d / name for d in search if is_inside(tree, d) and (d / name).exists()),
                     None,
                 )
                 if found is None:
@@ -152,7 +149,7 @@ def check_elves(tree: Path, platform: str) -> CheckReport:
     for path in iter_elf_files(tree):
         try:
             info = read_elf(path)
-        except ValueError as exc:
+        except CheckError as exc:
             unreadable.append(str(exc))
             continue
         if info is None:
@@ -160,8 +157,8 @@ def check_elves(tree: Path, platform: str) -> CheckReport:
         infos.append(info)
         rel = path.relative_to(tree).as_posix()
         for entry in info.rpath + info.runpath:
-            if not entry.startswith(("$ORIGIN", "${ORIGIN}")) or not _inside(
-                expand_origin(entry, path), tree
+            if not entry.startswith(("$ORIGIN", "${ORIGIN}")) or not is_inside(
+                tree, expand_origin(entry, path)
             ):
                 rpaths.append(f"{rel}: {entry}")
     if unreadable:

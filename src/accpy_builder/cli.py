@@ -7,12 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from acc_py_install.clitools import add_commands, add_verbosity, dispatch, setup_logging
+from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, setup_logging
 
 from . import __version__
 from .commands import base as cmd_base
 from .commands import manifest as cmd_manifest
-from .errors import BuildError
 
 log = logging.getLogger("accpy_builder")
 
@@ -26,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Build the Acc-Py base distribution: a relocatable CPython with the pinned numpy, "
             "scipy and the site's configuration, packed as reproducible tarballs."
         ),
-        epilog="Run `acc-py-build COMMAND --help` for the options of each command.",
+        epilog="Run `acc-py-build COMMAND --help` for the options of each command.\n\n"
+        + exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_verbosity(parser)
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.getLogger(), args.verbosity)  # every stage module logs below the root
     # an OSError no stage anticipated (a full disk, an unwritable cache) is still one line
-    return dispatch(args, COMMANDS, (BuildError, OSError), log)
+    return dispatch(args, COMMANDS, log)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from acc_py_install.record import sha256_file
 
-from .errors import ChecksumError, SourceError
+from accpy_core.errors import ChecksumError, SourceError
+from accpy_core.record import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,8 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
+from accpy_core.errors import CheckError
+
 ELF_MAGIC = b"\x7fELF"
 
 
@@ -57,7 +59,9 @@ def iter_elf_files(tree: Path) -> Iterator[Path]:
 
 
 def read_elf(path: Path) -> ElfInfo | None:
-    """Dynamic information of ``path``; None for objects without a dynamic section (.o)."""
+    """Dynamic information of ``path``; None for objects without a dynamic section (.o).
+
+    A file that starts like an ELF but cannot be parsed raises CheckError naming it."""
     try:
         with path.open("rb") as f:
             elf = ELFFile(f)
@@ -84,8 +88,8 @@ def read_elf(path: Path) -> ElfInfo | None:
                     for verneed, auxiliaries in section.iter_versions():
                         for aux in auxiliaries:
                             needs.append((str(verneed.name), str(aux.name)))
-    except (ELFError, OSError, ValueError) as exc:  # a corrupt file is reported by checks
-        raise ValueError(f"{path}: not a readable ELF file ({exc})") from exc
+    except (ELFError, OSError, ValueError) as exc:  # checks lists them; relocate stops on one
+        raise CheckError(f"{path}: not a readable ELF file ({exc}); the tree is corrupt") from exc
     return ElfInfo(
         path=path,
         soname=soname,

@@ -1,84 +1,99 @@
-"""Stage 5, inject: place what ``recipes/`` holds (and ``setup.sh.in``) into an interpreter tree.
+"""Stage 4, inject: put into the interpreter tree what makes it an Acc-Py base.
 
-One mechanism for everything: each file under ``<project>/recipes/`` lands at the same relative
-path in the tree, and ``<project>/setup.sh.in`` lands at ``setup.sh``.
+One table, :data:`PAYLOAD`, says what goes where (tree-relative destinations, ``{stdlib}`` and
+``{purelib}`` standing for ``lib/pythonX.Y`` and its ``site-packages``):
 
-- Path segments ``@stdlib@`` and ``@purelib@`` map to ``lib/pythonX.Y`` and
-  ``lib/pythonX.Y/site-packages``.
-- Files ending in ``.in`` are rendered (suffix dropped): ``@NAME@`` tokens (upper case, digits,
-  ``_``) are replaced by the values of :func:`template_values`; an unknown token is an error that
-  names file and line. Any other ``@`` (an e-mail address, ``"$@"``) is left alone.
-- Other files are copied byte for byte. Symlinks are reproduced (they must be relative and stay
-  inside the tree).
-- Modes: executable files 0755, other files 0644, created directories 0755.
-- A recipe never overwrites a file of the interpreter tree, unless its destination is listed in
-  :data:`OVERWRITE_ALLOWED` (empty today).
-- ``__pycache__`` directories and ``*.pyc`` files in recipes are ignored.
+- templates among the recipes (``*.in``): ``@NAME@`` tokens (upper case, digits, ``_``) are
+  replaced by the values of :func:`template_values`; an unknown token is an error that names
+  file and line. Any other ``@`` (an e-mail address, ``"$@"``) is left alone;
+- plain files among the recipes, copied byte for byte;
+- relative symlinks, which must stay inside the tree;
+- the packages every base carries, as their source files: :mod:`accpy_core` (what the parts
+  share), :mod:`acc_py_install` (the installer, which the self-extractor hands over to) and
+  :mod:`acc_py` (the ``acc-py`` command). Bytecode comes later (stage bytecode).
+
+Modes: executables 0755, other files 0644, created directories 0755. Nothing overwrites a
+file of the interpreter tree. Every recipe is in the table: a recipe file no entry uses is an
+error, so that nothing is silently left out.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import os
 import re
 import shutil
-import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import InjectError
-from .plan import BaseSpec, Site
+from accpy_core.errors import InjectError
+from accpy_manifest import BaseSpec, Site
+
+from . import resources
 
 log = logging.getLogger(__name__)
 
 TOKEN_RE = re.compile(r"@([A-Z_][A-Z0-9_]*)@")
-SEGMENT_RE = re.compile(r"^@([a-z_]+)@$")
-
-#: Tree-relative destinations a recipe may replace (the interpreter ships them already).
-OVERWRITE_ALLOWED: frozenset[str] = frozenset()
-
-SETUP_TEMPLATE = "setup.sh.in"
-RECIPES_DIR = "recipes"
-_IGNORED_DIRS = frozenset({"__pycache__"})
-_IGNORED_SUFFIXES = (".pyc", ".pyo")
 
 
 @dataclass(frozen=True)
-class _Item:
-    source: Path  # absolute path in the project
-    dest: PurePosixPath  # relative to the tree, segments mapped, ``.in`` dropped
-    render: bool
+class Template:
+    """A recipe rendered with the template values."""
 
+    dest: str
+    recipe: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A recipe copied as it is."""
+
+    dest: str
+    recipe: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Symlink:
+    dest: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Package:
+    """The ``.py`` files of an importable package (stdlib-only, Python 3.7+)."""
+
+    dest: str
+    package: str
+
+
+Item = Template | Copy | Symlink | Package
+
+#: Everything inject puts into every base, and where.
+PAYLOAD: tuple[Item, ...] = (
+    Template("setup.sh", "setup.sh.in"),
+    Template("setup.csh", "setup.csh.in"),
+    # pip reads <sys.prefix>/pip.conf; setup.sh puts etc/xdg first in XDG_CONFIG_DIRS, which
+    # reaches pip in venvs too
+    Template("pip.conf", "pip.conf.in"),
+    Symlink("etc/xdg/pip/pip.conf", "../../../pip.conf"),
+    Template("{stdlib}/EXTERNALLY-MANAGED", "EXTERNALLY-MANAGED.in"),
+    # the usage hook: the stdlib's sitecustomize fires in the base and in every venv of it
+    Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in"),
+    Template("bin/acc-py", "acc-py.in", mode=0o755),
+    Package("{purelib}/accpy_core", "accpy_core"),
+    Package("{purelib}/acc_py_install", "acc_py_install"),
+    Package("{purelib}/acc_py", "acc_py"),
+)
 
 _SAFE_VALUE = re.compile(r"[\w.:/@%+~?=&,\[\]-]+")
 
 
-def _bases_json(bases: Sequence[BaseSpec]) -> str:
-    """Every base of the manifest, for what runs inside a base (``acc-py init`` and friends)."""
-    rows = [
-        {
-            "version": b.version,
-            "patch": b.patch,
-            "python": b.python,
-            "status": b.status,
-            "end_of_life": b.end_of_life.isoformat() if b.end_of_life else None,
-            "platform": b.platform,
-        }
-        for b in bases
-    ]
-    return json.dumps(rows, sort_keys=True)
-
-
-def template_values(
-    base: BaseSpec,
-    site: Site,
-    platform: str | None = None,
-    bases: Sequence[BaseSpec] = (),
-) -> dict[str, str]:
-    """The ``@NAME@`` values a ``.in`` recipe may use."""
+def template_values(base: BaseSpec, site: Site, platform: str | None = None) -> dict[str, str]:
+    """The ``@NAME@`` values a template may use."""
     for name, value in (
         ("index URL", site.index_url),
         ("usage collector", site.usage_collector),
@@ -91,7 +106,6 @@ def template_values(
                 "use a plain URL, host:port or path"
             )
     return {
-        "BASES_JSON": _bases_json(bases or (base,)),
         "INSTALL_ROOT": site.install_root,
         "VERSION": base.version,
         "PATCH": str(base.patch),
@@ -103,12 +117,6 @@ def template_values(
         "USAGE_COLLECTOR": site.usage_collector,
         "PLATFORM": platform or base.platform,
     }
-
-
-def path_segments(base: BaseSpec) -> dict[str, str]:
-    """What the ``@name@`` path segments of recipes stand for."""
-    stdlib = f"lib/python{base.python_minor}"
-    return {"stdlib": stdlib, "purelib": f"{stdlib}/site-packages"}
 
 
 def render(text: str, values: dict[str, str], source: Path | str) -> str:
@@ -127,71 +135,23 @@ def render(text: str, values: dict[str, str], source: Path | str) -> str:
     return TOKEN_RE.sub(lambda m: values[m.group(1)], text)
 
 
-def _map_dest(rel: PurePosixPath, segments: dict[str, str], source: Path) -> PurePosixPath:
-    parts: list[str] = []
-    for part in rel.parts:
-        match = SEGMENT_RE.match(part)
-        if match:
-            if match.group(1) not in segments:
-                known = ", ".join(f"@{k}@" for k in segments)
-                raise InjectError(f"{source}: unknown path segment {part}; known segments: {known}")
-            parts.extend(PurePosixPath(segments[match.group(1)]).parts)
-        else:
-            parts.append(part)
-    return PurePosixPath(*parts)
+def destination(item: Item, python_minor: str) -> PurePosixPath:
+    stdlib = f"lib/python{python_minor}"
+    dest = item.dest.format(stdlib=stdlib, purelib=f"{stdlib}/site-packages")
+    path = PurePosixPath(dest)
+    if path.is_absolute() or ".." in path.parts:
+        raise InjectError(f"{item}: the destination {dest} leaves the tree")
+    return path
 
 
-def _collect(project_dir: Path, base: BaseSpec) -> list[_Item]:
-    recipes = project_dir / RECIPES_DIR
-    segments = path_segments(base)
-    items: list[_Item] = []
-    if recipes.is_dir():
-        for dirpath, dirnames, filenames in os.walk(recipes):
-            here = Path(dirpath)
-            entries = list(filenames)
-            for d in list(dirnames):
-                if d in _IGNORED_DIRS:
-                    dirnames.remove(d)
-                elif (here / d).is_symlink():  # a symlink to a directory: reproduce, don't walk
-                    entries.append(d)
-                    dirnames.remove(d)
-            dirnames.sort()
-            for name in sorted(entries):
-                if name.endswith(_IGNORED_SUFFIXES):
-                    continue
-                source = here / name
-                rel = PurePosixPath(source.relative_to(recipes).as_posix())
-                render_it = name.endswith(".in") and not source.is_symlink()
-                dest = _map_dest(rel, segments, source)
-                if render_it:
-                    dest = dest.with_name(dest.name[: -len(".in")])
-                items.append(_Item(source, dest, render_it))
-    setup = project_dir / SETUP_TEMPLATE
-    if not setup.is_file():
-        raise InjectError(f"{setup} is missing: every base needs a setup.sh template")
-    items.append(_Item(setup, PurePosixPath("setup.sh"), True))
-    seen: dict[PurePosixPath, Path] = {}
-    for item in items:
-        if item.dest in seen:
-            raise InjectError(
-                f"{seen[item.dest]} and {item.source} both produce {item.dest}; remove one"
-            )
-        seen[item.dest] = item.source
-    return items
-
-
-def _check_symlink(item: _Item) -> str:
-    target = os.readlink(item.source)
-    if os.path.isabs(target):
-        raise InjectError(
-            f"{item.source} is an absolute symlink ({target}); make it relative to its directory"
-        )
-    depth = len(item.dest.parent.parts)
-    for part in PurePosixPath(target).parts:
+def _check_symlink(item: Symlink, dest: PurePosixPath) -> None:
+    if os.path.isabs(item.target):
+        raise InjectError(f"{dest} -> {item.target}: make the symlink relative to its directory")
+    depth = len(dest.parent.parts)
+    for part in PurePosixPath(item.target).parts:
         depth += -1 if part == ".." else 0 if part == "." else 1
         if depth < 0:
-            raise InjectError(f"{item.source} -> {target} points outside the base tree")
-    return target
+            raise InjectError(f"{dest} -> {item.target} points outside the base tree")
 
 
 def _make_dirs(tree: Path, rel: PurePosixPath) -> None:
@@ -203,6 +163,21 @@ def _make_dirs(tree: Path, rel: PurePosixPath) -> None:
         if not current.exists():
             current.mkdir()
             current.chmod(0o755)
+
+
+def _package_files(package: str) -> list[tuple[PurePosixPath, Path]]:
+    """(relative path, source) of every ``.py`` file of ``package``, sorted."""
+    root = resources.package_dir(package)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                source = Path(dirpath, name)
+                out.append((PurePosixPath(source.relative_to(root).as_posix()), source))
+    if not out:
+        raise InjectError(f"the package {package} in {root} has no .py files")
+    return out
 
 
 def _warn_named_collector(collector: str) -> None:
@@ -218,57 +193,80 @@ def _warn_named_collector(collector: str) -> None:
         )
 
 
+def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
+    """Every recipe file is used by the table, and every recipe the table names exists."""
+    named = {i.recipe for i in payload if isinstance(i, Template | Copy)}
+    unused = sorted(set(recipe_names) - named)
+    missing = sorted(named - set(recipe_names))
+    if unused:
+        raise InjectError(
+            f"recipes {', '.join(unused)} are in no entry of inject.PAYLOAD; add them there "
+            "(with their destination) or remove them"
+        )
+    if missing:
+        raise InjectError(f"inject.PAYLOAD names recipes that do not exist: {', '.join(missing)}")
+
+
 def inject(
     tree: Path,
-    base: BaseSpec,
-    site: Site,
-    project_dir: Path,
+    values: dict[str, str],
+    python_minor: str,
     *,
-    platform: str | None = None,
-    bases: Sequence[BaseSpec] = (),
+    payload: Sequence[Item] = PAYLOAD,
+    read_recipe: Callable[[str], bytes] | None = None,
 ) -> list[Path]:
-    """Place the recipes and ``setup.sh`` into ``tree``; return the files written, tree-relative.
+    """Place ``payload`` into ``tree``; return the files and symlinks written, tree-relative.
 
-    ``platform`` overrides ``base.platform`` for ``@PLATFORM@`` (the plan's computed tag);
-    ``bases`` (every base of the manifest) feeds ``@BASES_JSON@``.
+    ``values``: the template values (:func:`template_values`); ``read_recipe``: where recipes
+    come from (default: the builder's own, :mod:`accpy_builder.resources`).
     """
     if not tree.is_dir():
         raise InjectError(f"{tree} is not a directory: inject needs an unpacked interpreter tree")
-    values = template_values(base, site, platform, bases)
-    _warn_named_collector(site.usage_collector)
-    items = _collect(project_dir, base)
+    if read_recipe is None:
+        check_payload(payload, resources.recipe_names())
+
+        def read_recipe(name: str) -> bytes:
+            return resources.recipe(name).read_bytes()
+
+    if "USAGE_COLLECTOR" in values:
+        _warn_named_collector(values["USAGE_COLLECTOR"])
     written: list[Path] = []
-    for item in items:
-        dest = tree / item.dest
-        rel = str(item.dest)
-        if (dest.exists() or dest.is_symlink()) and rel not in OVERWRITE_ALLOWED:
+    seen: set[PurePosixPath] = set()
+
+    def place(rel: PurePosixPath, what: str) -> Path:
+        dest = tree / rel
+        if rel in seen:
+            raise InjectError(f"two entries of the payload write {rel}; keep one ({what})")
+        seen.add(rel)
+        if dest.exists() or dest.is_symlink():
             raise InjectError(
-                f"recipe {item.source} would overwrite {rel}, which the interpreter tree "
-                "already has; rename the recipe or add the path to inject.OVERWRITE_ALLOWED"
+                f"{what} would overwrite {rel}, which the interpreter tree already has; give it "
+                "another destination in inject.PAYLOAD"
             )
-        _make_dirs(tree, item.dest.parent)
-        if item.source.is_symlink():
-            target = _check_symlink(item)
-            if dest.is_symlink() or dest.exists():
-                dest.unlink()
-            dest.symlink_to(target)
-            log.debug("symlink %s -> %s", rel, target)
-        else:
-            mode = item.source.stat().st_mode
-            executable = bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
-            if dest.exists():
-                dest.unlink()
-            if item.render:
-                try:
-                    text = item.source.read_bytes().decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InjectError(
-                        f"{item.source} is a .in template but not UTF-8: {exc}"
-                    ) from exc
-                dest.write_bytes(render(text, values, item.source).encode("utf-8"))
-            else:
-                shutil.copyfile(item.source, dest)
-            dest.chmod(0o755 if executable else 0o644)
-            log.debug("wrote %s", rel)
+        _make_dirs(tree, rel.parent)
         written.append(Path(rel))
+        return dest
+
+    for item in payload:
+        rel = destination(item, python_minor)
+        if isinstance(item, Symlink):
+            _check_symlink(item, rel)
+            place(rel, f"the symlink {rel}").symlink_to(item.target)
+        elif isinstance(item, Package):
+            for sub, source in _package_files(item.package):
+                dest = place(rel / sub, f"the package {item.package}")
+                shutil.copyfile(source, dest)
+                dest.chmod(0o644)
+        else:
+            data = read_recipe(item.recipe)
+            if isinstance(item, Template):
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InjectError(f"{item.recipe} is a template but not UTF-8: {exc}") from exc
+                data = render(text, values, item.recipe).encode("utf-8")
+            dest = place(rel, f"the recipe {item.recipe}")
+            dest.write_bytes(data)
+            dest.chmod(item.mode)
+        log.debug("placed %s", rel)
     return sorted(written)

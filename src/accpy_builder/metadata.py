@@ -1,7 +1,8 @@
 """The metadata file inside every base: ``ACC-PY.json``.
 
 Deterministic (sorted keys, no wall-clock time), so that it does not spoil reproducibility.
-The installer and ``acc-py`` read it; ``ACC-PY.RECORD`` (pack stage) lists every file's hash.
+The installer and ``acc-py`` read it (``acc-py`` takes what differs per base from it: version,
+index, the other bases); ``ACC-PY.RECORD`` (pack stage) lists every file's hash.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acc_py_install.layout import METADATA_NAME
+from accpy_core.layout import METADATA_NAME
 
 from . import __version__
 from .plan import BuildPlan
@@ -57,7 +58,23 @@ def write_metadata(
             for p in sorted(packages, key=lambda p: p.name)
         ],
         "bundled_libraries": sorted(bundled),
-        "site": {"index_url": plan.site.index_url, "usage_collector": plan.site.usage_collector},
+        "site": {
+            "index_url": plan.site.index_url,
+            "usage_collector": plan.site.usage_collector,
+            "install_root": plan.site.install_root,
+        },
+        # every base of the manifest, as the builder knew them (acc-py init and init-ci)
+        "bases": [
+            {
+                "version": b.version,
+                "patch": b.patch,
+                "python": b.python,
+                "status": b.status,
+                "end_of_life": b.end_of_life.isoformat() if b.end_of_life else None,
+                "platform": b.platform,
+            }
+            for b in plan.all_bases or (base,)
+        ],
         "builder": {"name": "acc-py-base-builder", "version": __version__},
     }
     path = tree / METADATA_NAME

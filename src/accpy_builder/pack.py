@@ -2,7 +2,7 @@
 
 Archives: the tree's contents under one top directory ``top``. A single uncompressed tar stream,
 written once, feeds the gzip and zstd compressors, which run in parallel threads. Reproducible:
-entries sorted by path components (as in :mod:`acc_py_install.record`), each directory before
+entries sorted by path components (as in :mod:`accpy_core.record`), each directory before
 its contents; GNU format (long names through ``././@LongLink``, never pax headers); mtime
 ``source_date_epoch``; uid/gid 0, owner ``root``;
 modes normalised (directories 0755, files 0755 if any x bit else 0644, symlinks 0777). Hard links
@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zstandard
-from acc_py_install.errors import RecordError
-from acc_py_install.record import ENCODING, ERRORS, Node, scan_tree
 
-from .errors import ArchiveError, CheckError
+from accpy_core.errors import ArchiveError, CheckError
+from accpy_core.record import ENCODING, ERRORS, Node, scan_tree
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +205,7 @@ def pack(tree: Path, *, top: str, dist_dir: Path, stem: str, source_date_epoch: 
     dist_dir.mkdir(parents=True, exist_ok=True)
     if dist_dir.resolve().is_relative_to(tree.resolve()):
         raise CheckError(f"the dist directory {dist_dir} is inside the tree {tree}; move it out")
-    try:
-        nodes = scan_tree(tree)
-    except RecordError as exc:
-        raise CheckError(str(exc)) from exc
+    nodes = scan_tree(tree)
     headers = [_header(n, top, source_date_epoch) for n in nodes]
     total = _tar_size(headers, nodes)
     need = total * 3 // 4  # both archives, generously: a base compresses to about 35% each

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from acc_py_install.record import sha256_file
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
     InvalidWheelFilename,
@@ -35,16 +34,16 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from .errors import CommandError, PackagesError
-from .plan import PackagePin
-from .proc import clean_env, run
+from accpy_core.errors import CommandError, PackagesError
+from accpy_core.platforms import parse_platform
+from accpy_core.proc import clean_env, run
+from accpy_core.record import sha256_file
+from accpy_manifest import PackagePin
 
 log = logging.getLogger(__name__)
 
 _INDEX_FILE = ".sha256-index.json"
 _LOCK_FILE = ".lock"
-_MANYLINUX_RE = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
-_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 Installer = Literal["auto", "uv", "pip"]
 
@@ -79,32 +78,14 @@ def _version_tuple(python_version: str) -> tuple[int, int]:
 
 
 def manylinux_platforms(platform: str) -> list[str]:
-    """Every platform tag a ``platform`` system accepts, most preferred first.
-
-    ``manylinux_2_28_x86_64`` gives ``manylinux_2_28_x86_64 ... manylinux_2_5_x86_64`` plus the
-    legacy aliases ``manylinux2014``, ``manylinux2010`` and ``manylinux1`` where they apply.
-    """
-    match = _MANYLINUX_RE.match(platform)
-    legacy = platform.split("_", 1)
-    if match:
-        major, glibc, arch = int(match[1]), int(match[2]), match[3]
-    elif legacy[0] in _LEGACY_MANYLINUX and len(legacy) == 2:
-        (major, glibc), arch = _LEGACY_MANYLINUX[legacy[0]], legacy[1]
-    else:
+    """Every platform tag a ``platform`` system accepts, most preferred first."""
+    plat = parse_platform(platform, PackagesError)
+    if plat.family != "manylinux" or plat.libc is None or plat.libc[0] != 2:
         raise PackagesError(
             f"cannot fetch wheels for platform {platform!r}: expected a manylinux tag such as "
             "manylinux_2_28_x86_64 (set 'platform' in versions.yaml)"
         )
-    if major != 2:
-        raise PackagesError(f"unsupported glibc major version in {platform!r}")
-    out: list[str] = []
-    for minor in range(glibc, 4, -1):
-        out.append(f"manylinux_2_{minor}_{arch}")
-        for alias, (_, alias_minor) in _LEGACY_MANYLINUX.items():
-            legacy_ok = arch in ("x86_64", "i686") or alias == "manylinux2014"
-            if alias_minor == minor and legacy_ok:
-                out.append(f"{alias}_{arch}")
-    return out
+    return plat.accepted()
 
 
 def target_tags(python_version: str, platform: str) -> list[Tag]:

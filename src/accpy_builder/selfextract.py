@@ -1,10 +1,12 @@
 """The self-extracting installer: ``<stem>-installer.sh`` = a POSIX sh header + the ``.tar.gz``.
 
-The header is ``installer/selfextract.sh.in`` with ``@NAME@`` tokens replaced by what this
-module reads from the tarball: the base's version, patch, Python, platform tag and status (from
-its ``ACC-PY.json``), the oldest glibc and the CPU the platform tag allows, the payload's sha256
-and byte size, the disk space the unpacked tree takes, and the header's own length, so that the
-script cuts the payload with ``tail -c +<HEADER_BYTES + 1>``. The payload is the tarball, byte
+The header is the installer's ``selfextract.sh.in`` (a resource of :mod:`acc_py_install`, which
+it hands over to) with ``@NAME@`` tokens replaced by what this module reads from the tarball:
+the base's version, patch, Python, platform tag and status (from its ``ACC-PY.json``), the
+sha256 of its ``ACC-PY.RECORD``, the oldest glibc and the CPU the platform tag allows, the
+payload's sha256 and byte size, the disk space the unpacked tree takes, the exit codes of
+:mod:`accpy_core.errors`, and the header's own length, so that the script cuts the payload with
+``tail -c +<HEADER_BYTES + 1>``. The payload is the tarball, byte
 for byte. The output depends only on the tarball and the template: the same tarball gives a
 byte-identical installer. It is written under a temporary name in ``dist_dir``, made 0755 and
 renamed into place, with a ``.sha256`` beside it as for the archives.
@@ -26,18 +28,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from acc_py_install.layout import METADATA_NAME
+from accpy_core import errors
+from accpy_core.archive import check_member_form
+from accpy_core.errors import AccPyError, ArchiveError, CheckError
+from accpy_core.layout import METADATA_NAME, RECORD_NAME
+from accpy_core.platforms import parse_platform
 
-from .errors import ArchiveError, CheckError
+from .resources import resource
 
 log = logging.getLogger(__name__)
 
-#: installer/selfextract.sh.in of this source tree (the builder runs from a checkout)
-TEMPLATE = Path(__file__).resolve().parents[2] / "installer" / "selfextract.sh.in"
+#: the header template: the installer package owns the sh half of itself
+TEMPLATE = ("acc_py_install", "selfextract.sh.in")
 _TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _SAFE = re.compile(r"^[A-Za-z0-9._+-]*$")  # what may go between single quotes, unquoted too
-_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_([a-z0-9_]+)$")
-_LEGACY = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
+#: the exit codes the script uses itself (the rest come from acc-py-install)
+EXIT_CODES = {
+    "E_FAILED": errors.AccPyError,
+    "E_USAGE": errors.UsageError,
+    "E_PAYLOAD": errors.ChecksumError,
+    "E_HOST": errors.MetadataError,
+    "E_SPACE": errors.SpaceError,
+    "E_LOCK": errors.LockError,
+}
 _BLOCK_KIB = 4  # file systems allocate in 4 KiB blocks (ext4, xfs, tmpfs)
 _CHUNK = 1 << 20
 
@@ -48,6 +61,7 @@ class Payload:
 
     top: str
     metadata: dict[str, Any]
+    record_sha256: str
     sha256: str
     size: int  # bytes of the .tar.gz
     unpacked_kib: int  # disk space of the unpacked tree, margin included
@@ -60,17 +74,10 @@ def platform_requirements(tag: str) -> tuple[str, str]:
     ``manylinux_2_28_x86_64`` -> ``("2.28", "x86_64")``; the legacy aliases map to their glibc;
     ``linux_<arch>`` makes no glibc promise (``""``).
     """
-    if match := _MANYLINUX.match(tag):
-        return f"{int(match[1])}.{int(match[2])}", match[3]
-    name, _, arch = tag.partition("_")
-    if name in _LEGACY and arch:
-        return _LEGACY[name], arch
-    if name == "linux" and arch:
-        return "", arch
-    raise CheckError(
-        f"platform tag {tag!r} is not manylinux_X_Y_<arch>, manylinux2014_<arch> or "
-        "linux_<arch>; fix the platform in ACC-PY.json"
-    )
+    plat = parse_platform(tag, CheckError)
+    if plat.family == "musllinux":
+        raise CheckError(f"platform tag {tag!r} is for musl; the installer checks glibc only")
+    return plat.libc_text, plat.arch
 
 
 class _HashingReader:
@@ -101,6 +108,7 @@ def inspect_payload(tarball: Path) -> Payload:
     """
     top: str | None = None
     metadata: dict[str, Any] | None = None
+    record = ""
     kib = entries = 0
     try:
         with tarball.open("rb") as raw:
@@ -111,8 +119,9 @@ def inspect_payload(tarball: Path) -> Payload:
             ):
                 for member in tar:
                     entries += 1
+                    check_member_form(member, tarball, strict=True)
                     parts = member.name.rstrip("/").split("/")
-                    if member.name.startswith("/") or ".." in parts or "" in parts:
+                    if "" in parts:
                         raise ArchiveError(f"{tarball}: unsafe member path {member.name!r}")
                     if top is None:
                         top = parts[0]
@@ -133,10 +142,14 @@ def inspect_payload(tarball: Path) -> Payload:
                         kib += _BLOCK_KIB if len(target) >= 60 else 0  # short ones are inline
                     elif member.isreg():
                         kib += _blocks_kib(member.size)
-                        if len(parts) == 2 and parts[1] == METADATA_NAME:
+                        if len(parts) == 2 and parts[1] in (METADATA_NAME, RECORD_NAME):
                             fh = tar.extractfile(member)
                             assert fh is not None
-                            metadata = json.loads(fh.read().decode("utf-8"))
+                            data = fh.read()
+                            if parts[1] == METADATA_NAME:
+                                metadata = json.loads(data.decode("utf-8"))
+                            else:
+                                record = hashlib.sha256(data).hexdigest()
                     else:
                         raise ArchiveError(
                             f"{tarball}: {member.name} is neither a file, a directory nor a "
@@ -144,18 +157,23 @@ def inspect_payload(tarball: Path) -> Payload:
                         )
             while reader.read(_CHUNK):  # whatever gzip left unread: the hash covers the file
                 pass
+    except AccPyError:
+        raise
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise ArchiveError(f"{tarball}: not a readable .tar.gz ({exc}); rebuild it") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArchiveError(f"{tarball}: {METADATA_NAME} is not valid JSON ({exc})") from exc
     if top is None:
         raise ArchiveError(f"{tarball}: the archive is empty")
-    if not isinstance(metadata, dict):
-        raise ArchiveError(f"{tarball}: no {top}/{METADATA_NAME}; is this an Acc-Py base?")
+    if not isinstance(metadata, dict) or not record:
+        raise ArchiveError(
+            f"{tarball}: no {top}/{METADATA_NAME} and {top}/{RECORD_NAME}; is this an Acc-Py base?"
+        )
     kib += max(1024, kib // 50)  # 2% (at least 1 MiB): directories that grow, staging
     return Payload(
         top=top,
         metadata=metadata,
+        record_sha256=record,
         sha256=reader.sha256.hexdigest(),
         size=reader.size,
         unpacked_kib=kib,
@@ -202,9 +220,11 @@ def header_values(payload: Payload) -> dict[str, str]:
         "GLIBC": glibc,
         "ARCH": arch,
         "TOP": payload.top,
+        "RECORD_SHA256": payload.record_sha256,
         "PAYLOAD_SHA256": payload.sha256,
         "PAYLOAD_BYTES": str(payload.size),
         "UNPACKED_KIB": str(payload.unpacked_kib),
+        **{name: str(kind.exit_code) for name, kind in EXIT_CODES.items()},
     }
     for key, value in values.items():
         if not _SAFE.match(value):
@@ -257,11 +277,10 @@ def write_installer(
             f"installer name {stem!r} contradicts the tarball's {METADATA_NAME} (version "
             f"{values['VERSION']}, platform {values['PLATFORM']}); name it after both"
         )
-    source = template or TEMPLATE
     try:
-        text = source.read_text(encoding="utf-8")
+        text = template.read_text(encoding="utf-8") if template else resource(*TEMPLATE)
     except OSError as exc:
-        raise CheckError(f"cannot read the installer template {source}: {exc}") from exc
+        raise CheckError(f"cannot read the installer template {template}: {exc}") from exc
     header = render_header(text, values)
 
     name = f"{stem}-installer.sh"

@@ -8,12 +8,12 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from acc_py_install.clitools import add_commands, dispatch
+from accpy_core.cli import add_commands, dispatch, exit_codes
+from accpy_core.errors import ConfigError, StoreError, UsageError
 
 from . import __version__
 from .commands import report as cmd_report
 from .commands import serve as cmd_serve
-from .errors import UsageServiceError
 
 log = logging.getLogger("accpy_usage")
 
@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="acc-py-usage",
         description="Collect the usage records every Acc-Py base sends, and report on them.",
-        epilog="Run `acc-py-usage COMMAND --help` for the options of each command.",
+        epilog="Run `acc-py-usage COMMAND --help` for the options of each command.\n\n"
+        + exit_codes((UsageError, ConfigError, StoreError)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -42,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s acc-py-usage %(levelname)s %(message)s",
     )
     # OSError (an unwritable --plot file) and sqlite3.Error (a --db that is not ours): one line
-    errors = (UsageServiceError, OSError, sqlite3.Error)
-    return dispatch(args, COMMANDS, errors, log, prefix="acc-py-usage: error")
+    also = (OSError, sqlite3.Error)
+    return dispatch(args, COMMANDS, log, prefix="acc-py-usage: error", also=also)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+from accpy_core.versions import is_status, is_version
+
 MAX_DATAGRAM = 8192
 MAX_TEXT = 1024
 KINDS = frozenset({"script", "module", "command", "stdin", "repl"})
-_VERSION = re.compile(r"\d{4}\.\d{2}")
 _PYTHON = re.compile(r"\d+\.\d+\.\d+")
-_STATUS = frozenset({"pro", "supported", "deprecated"})
 
 
 class Rejected(ValueError):
@@ -115,11 +115,11 @@ def parse(data: bytes, peer: str = "") -> Record:
     kind = _text(obj, "kind")
     eol = _text(obj, "eol", null=True) or None
     assert base is not None and python is not None and status is not None
-    if not _VERSION.fullmatch(base):
+    if not is_version(base):
         raise Rejected("bad-base")
     if not _PYTHON.fullmatch(python):
         raise Rejected("bad-python")
-    if status not in _STATUS:
+    if not is_status(status):
         raise Rejected("bad-status")
     if kind not in KINDS:
         raise Rejected("bad-kind")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from accpy_core.errors import AccPyError, ConfigError
+
 from .store import Store
 
 #: (table name, group-by expression, title)
@@ -59,12 +60,11 @@ def parse_day(value: str, option: str) -> dt.date:
 
 def manifest_statuses(path: Path) -> dict[str, tuple[str, str | None]]:
     """base version -> (status, end of life) from versions.yaml."""
-    from accpy_builder.errors import BuildError
-    from accpy_builder.manifest import load_manifest
+    from accpy_manifest import load_manifest
 
     try:
         manifest = load_manifest(path)
-    except BuildError as exc:
+    except AccPyError as exc:
         raise ConfigError(f"--manifest: {exc}") from exc
     return {
         b.version: (b.status, b.end_of_life.isoformat() if b.end_of_life else None)

@@ -19,7 +19,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from accpy_core.errors import ConfigError
+
 from .record import MAX_DATAGRAM, Record, Rejected, parse
 from .store import Store
 

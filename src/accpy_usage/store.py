@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import StoreError
+from accpy_core.errors import StoreError
+
 from .record import COLUMNS, Record
 
 _TYPES = {

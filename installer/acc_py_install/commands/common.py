@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UsageError
-from ..layout import ROOT_ENV, Layout, Tree, default_root, parse_release
-from ..lock import DEFAULT_STALE_HOURS, RootLock
+from accpy_core.errors import UsageError
+from accpy_core.layout import ROOT_ENV, Layout, Tree, default_root
+from accpy_core.lock import DEFAULT_STALE_HOURS, RootLock
+from accpy_core.versions import parse_release
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import InstallError
-from ..layout import Layout, disk_usage, read_metadata
+from accpy_core.errors import AccPyError
+from accpy_core.fs import disk_usage
+from accpy_core.layout import Layout, read_metadata
+
 from .common import add_root, layout_of
 
 HELP = "list the installed versions and patch releases (--json for scripts)"
@@ -28,7 +30,7 @@ def inventory(layout: Layout) -> dict[str, Any]:
         for tree in layout.trees(version):
             try:
                 meta = read_metadata(tree.path)
-            except InstallError:
+            except AccPyError:
                 meta = {}
             trees.append(
                 {

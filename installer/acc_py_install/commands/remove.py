@@ -6,9 +6,12 @@ import argparse
 import logging
 import os
 
-from ..errors import UsageError
+from accpy_core.errors import UsageError
+from accpy_core.fs import crash_point, remove_tree
+from accpy_core.layout import PRO, Layout, Tree
+from accpy_core.versions import parse_release
+
 from ..install import clean_leftovers
-from ..layout import PRO, Layout, Tree, crash_point, parse_release, remove_tree
 from .common import add_lock_options, add_root, layout_of, lock_of
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..errors import UsageError
+from accpy_core.errors import UsageError
+from accpy_core.fs import crash_point
+
 from ..install import clean_leftovers
-from ..layout import crash_point
 from .common import add_lock_options, add_root, installed_version, layout_of, lock_of
 
 log = logging.getLogger(__name__)

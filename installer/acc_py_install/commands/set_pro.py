@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..errors import UsageError
+from accpy_core.errors import UsageError
+from accpy_core.fs import crash_point
+from accpy_core.layout import read_metadata
+from accpy_core.versions import pro_refusal
+
 from ..install import clean_leftovers, set_pro_link
-from ..layout import crash_point, end_of_life_reason, read_metadata
 from .common import add_lock_options, add_root, installed_version, layout_of, lock_of
 
 log = logging.getLogger(__name__)
 
-HELP = "make an installed version pro (refuses an end-of-life one without --force)"
+HELP = "make an installed version pro (refuses a deprecated or end-of-life one without --force)"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", metavar="VERSION", help="an installed version, e.g. 2023.06")
     add_root(parser)
     parser.add_argument(
-        "--force", action="store_true", help="also a deprecated version past its end of life"
+        "--force", action="store_true", help="also a deprecated or end-of-life version"
     )
     add_lock_options(parser)
 
@@ -30,7 +33,8 @@ def execute(args: argparse.Namespace) -> int:
         crash_point("lock taken")
         clean_leftovers(layout)
         tree = installed_version(layout, args.version)
-        why = end_of_life_reason(read_metadata(tree.path))
+        meta = read_metadata(tree.path)
+        why = pro_refusal(meta.get("status"), meta.get("end_of_life"))
         if why and not args.force:
             raise UsageError(
                 f"{tree.version} must not become pro: {why}; choose a supported version, or "

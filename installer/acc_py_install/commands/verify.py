@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..errors import RecordError, UsageError
-from ..layout import RECORD_NAME, Layout, Tree, parse_release
-from ..record import compare_record, read_record
+from accpy_core.errors import RecordError, UsageError
+from accpy_core.layout import RECORD_NAME, Layout, Tree
+from accpy_core.record import compare_record, read_record
+from accpy_core.versions import parse_release
+
 from .common import add_root, installed_version, layout_of
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from accpy_core.errors import ManifestError
+from accpy_manifest import BaseSpec, get_base, load_manifest
+
 from ..build import build
-from ..errors import ManifestError
-from ..manifest import get_base, load_manifest
-from ..plan import AdoptSource, BaseSpec, BuildPlan, PbsSource
-from ..platforms import is_valid_tag, policy_for
+from ..plan import AdoptSource, BuildPlan, PbsSource
+from ..policy import policy_for
 
 HELP = "build one base version from versions.yaml into dist/"
 
@@ -33,7 +34,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--manifest",
         type=Path,
         default=Path("versions.yaml"),
-        help="the manifest (default: ./versions.yaml); recipes/ and setup.sh.in sit beside it",
+        help="the manifest (default: ./versions.yaml)",
     )
     source = parser.add_argument_group("interpreter source (default: the pinned PBS asset)")
     source.add_argument(
@@ -65,18 +66,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--work-dir", type=Path, default=Path("build"), help="default: ./build")
     parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help="default: ./dist")
-
-
-def project_dir(manifest_path: Path) -> Path:
-    """Where recipes/ and setup.sh.in are: beside the manifest, else in this checkout."""
-    if (manifest_path.parent / "recipes").is_dir():
-        return manifest_path.parent
-    checkout = Path(__file__).resolve().parents[3]
-    if (checkout / "recipes").is_dir() and (checkout / "setup.sh.in").is_file():
-        return checkout
-    raise ManifestError(
-        f"no recipes/ directory beside {manifest_path}; keep the manifest in the builder's checkout"
-    )
 
 
 def _source_date_epoch(base: BaseSpec) -> int:
@@ -121,11 +110,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
     platform = args.platform or base.platform
     if platform != "auto":
-        if not is_valid_tag(platform):
-            raise ManifestError(
-                f"PLATFORM={platform!r} is not a tag like manylinux_2_28_x86_64; or use auto"
-            )
-        policy_for(platform)
+        policy_for(platform)  # a manylinux tag that auditwheel knows, or a ManifestError
     source: AdoptSource | PbsSource
     if args.interpreter:
         prefix = None if args.interpreter == "auto" else Path(args.interpreter)
@@ -138,7 +123,6 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         source=source,
         platform=platform,
         manifest_path=manifest_path,
-        project_dir=project_dir(manifest_path),
         cache_dir=(args.cache_dir or default_cache_dir()).absolute(),
         work_dir=args.work_dir.absolute(),
         dist_dir=args.dist_dir.absolute(),

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from accpy_manifest import load_manifest
+
 from ..interpreter.pbs_table import check_asset
-from ..manifest import load_manifest
 
 HELP = "validate versions.yaml and list the bases it declares"
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SourceError
-from ..proc import clean_env, run
+from accpy_core.errors import SourceError
+from accpy_core.proc import clean_env, run
 
 log = logging.getLogger(__name__)
 

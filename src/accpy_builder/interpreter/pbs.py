@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acc_py_install.archive import safe_extract
-from acc_py_install.errors import InstallError
+from accpy_core.archive import safe_extract
+from accpy_core.errors import ArchiveError, ChecksumError, SourceError
+from accpy_manifest import PbsAsset
 
 from ..download import fetch
-from ..errors import ArchiveError, ChecksumError, SourceError
-from ..plan import PbsAsset
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +85,7 @@ def obtain_pbs(
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
     try:
         log.info("unpacking %s", archive.name)
-        try:
-            safe_extract(archive, staging)
-        except InstallError as exc:  # the shared module's errors: corrupt, hostile, disk full
-            raise ArchiveError(str(exc)) from exc
+        safe_extract(archive, staging)
         relative, python_json = _find_prefix(staging, archive)
         staging.replace(dest)  # rename(2) may replace an empty directory
     finally:

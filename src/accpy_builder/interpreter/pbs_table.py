@@ -12,7 +12,7 @@ from functools import cache
 from typing import Literal
 from urllib.parse import unquote
 
-from ..plan import PbsAsset
+from accpy_manifest import PbsAsset
 
 Verdict = Literal["agrees", "differs", "no-sha256", "unknown"]
 

@@ -12,20 +12,10 @@ from ._base import RefusedError, UsageError
 HELP = "create a new Python project (pyproject.toml, package, tests) in ./NAME"
 
 _KEYWORDS = frozenset(
-    "False None True and as assert async await break class continue def del elif else except "
-    "finally for from global if import in is lambda nonlocal not or pass raise return try while "
-    "with yield".split()
+    ["False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield"]
 )
 # Names a project must not take: the stdlib (3.10+ knows them all) and what tests use.
-_RESERVED = frozenset(getattr(sys, "stdlib_module_names", ()) or (
-    "abc argparse array ast asyncio base64 bisect builtins calendar cmath code codecs collections "
-    "copy csv ctypes datetime decimal difflib email enum errno fnmatch fractions functools gc "
-    "getopt glob gzip hashlib heapq hmac html http importlib inspect io itertools json keyword "
-    "locale logging math mmap multiprocessing numbers operator os pathlib pickle platform pprint "
-    "queue random re select shelve shlex shutil signal site socket sqlite3 ssl stat statistics "
-    "string struct subprocess sys tempfile textwrap threading time timeit tkinter token tokenize "
-    "trace traceback types typing unittest urllib uuid venv warnings weakref xml zipfile zlib"
-).split()) | frozenset(("test", "tests", "acc_py", "numpy", "scipy", "pip", "setuptools"))
+_RESERVED = frozenset(getattr(sys, "stdlib_module_names", ()) or ["abc", "argparse", "array", "ast", "asyncio", "base64", "bisect", "builtins", "calendar", "cmath", "code", "codecs", "collections", "copy", "csv", "ctypes", "datetime", "decimal", "difflib", "email", "enum", "errno", "fnmatch", "fractions", "functools", "gc", "getopt", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http", "importlib", "inspect", "io", "itertools", "json", "keyword", "locale", "logging", "math", "mmap", "multiprocessing", "numbers", "operator", "os", "pathlib", "pickle", "platform", "pprint", "queue", "random", "re", "select", "shelve", "shlex", "shutil", "signal", "site", "socket", "sqlite3", "ssl", "stat", "statistics", "string", "struct", "subprocess", "sys", "tempfile", "textwrap", "threading", "time", "timeit", "tkinter", "token", "tokenize", "trace", "traceback", "types", "typing", "unittest", "urllib", "uuid", "venv", "warnings", "weakref", "xml", "zipfile", "zlib"]) | frozenset(("test", "tests", "acc_py", "numpy", "scipy", "pip", "setuptools"))
 
 
 def configure_parser(sub):

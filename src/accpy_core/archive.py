@@ -8,8 +8,7 @@ restored. A truncated or corrupt archive raises ArchiveError naming the file; a 
 raises SpaceError. With ``digests``, every regular file is hashed (sha256) while it is written,
 so that checking the tree against its record needs no second read.
 
-Shared by the builder and the installer: standard library only, Python >= 3.9; the optional
-``zstandard`` module is needed for ``.tar.zst`` only.
+The optional ``zstandard`` module is needed for ``.tar.zst`` only.
 """
 
 from __future__ import annotations
@@ -27,22 +26,27 @@ import tarfile
 import threading
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Optional
+from typing import IO, Any, Dict, Optional, Tuple
 
-from .errors import ArchiveError, InstallError, SpaceError
+from .errors import AccPyError, ArchiveError, SpaceError
+from .fs import is_inside
+from .layout import TARBALL_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar")
+SUFFIXES = TARBALL_SUFFIXES
 _CHUNK = 1 << 20
-#: tarfile.data_filter and the ``filter=`` argument exist from Python 3.9.17 / 3.11.4 / 3.12.
-_HAS_FILTER = hasattr(tarfile, "data_filter")
+#: tarfile.data_filter and the ``filter=`` argument exist from Python 3.8.17 / 3.9.17 / 3.11.4
+_DATA_FILTER = getattr(tarfile, "data_filter", None)
+_FILTER_ERROR: tuple[type[Exception], ...] = tuple(
+    e for e in (getattr(tarfile, "FilterError", None),) if e is not None
+)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 #: tarfile's stream buffer: it copies what it holds on every header read, so keep it small
 _TAR_BUFSIZE = 64 << 10
 
 #: archive member name (normalised) -> (sha256 hex, size); None for a hard link (hash it later)
-Digests = dict[str, Optional[tuple[str, int]]]
+Digests = Dict[str, Optional[Tuple[str, int]]]
 
 
 def _zstd_errors() -> tuple[type[Exception], ...]:
@@ -54,7 +58,7 @@ def _zstd_errors() -> tuple[type[Exception], ...]:
 
 
 #: what a corrupt or truncated archive raises while being read
-_BROKEN: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, zlib.error, *_zstd_errors())
+BROKEN: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, zlib.error, *_zstd_errors())
 
 
 class _ZstdReader:
@@ -118,8 +122,10 @@ class _Prefetch:
 
     def _run(self) -> None:
         try:
-            while self._put(data := self._stream.read(_CHUNK)) and data:
-                pass
+            while True:
+                data = self._stream.read(_CHUNK)
+                if not self._put(data) or not data:
+                    break
         except BaseException as exc:  # handed to the reading thread
             self._put(exc)
 
@@ -153,7 +159,7 @@ class _Prefetch:
         self._thread.join()
 
 
-def _open_stream(archive: Path, raw: IO[bytes]) -> Any:
+def open_stream(archive: Path, raw: IO[bytes]) -> Any:
     name = archive.name.lower()
     if name.endswith((".tar.gz", ".tgz")):
         return gzip.GzipFile(fileobj=raw, mode="rb")  # checks CRC and length at the end
@@ -178,15 +184,15 @@ def safe_extract(
     root = dest.resolve()
     try:
         with archive.open("rb") as raw:
-            stream: Any = _Prefetch(_open_stream(archive, raw))
+            stream: Any = _Prefetch(open_stream(archive, raw))
             try:
                 with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFSIZE) as tar:
                     _extract_members(tar, root, archive, digests, strict=strict)
             finally:
                 stream.close()
-    except InstallError:
+    except AccPyError:
         raise
-    except _BROKEN as exc:
+    except BROKEN as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from exc
     except OSError as exc:  # BadGzipFile, short reads, disk full
         if exc.errno in _NO_SPACE:
@@ -200,7 +206,10 @@ def safe_extract(
 def _drain(fileobj: Any) -> int:
     """Read ``fileobj`` to its end; return how many non-zero bytes it held."""
     nonzero = 0
-    while fileobj is not None and (chunk := fileobj.read(_CHUNK)):
+    while fileobj is not None:
+        chunk = fileobj.read(_CHUNK)
+        if not chunk:
+            break
         nonzero += len(chunk) - chunk.count(0)
     return nonzero
 
@@ -256,10 +265,10 @@ def _extract_members(
         parent_rel = posixpath.dirname(name) or "."
         known = parent_rel in safe_dirs
         clean = check_member(member, root, archive, strict=strict, parent_checked=known)
-        if _HAS_FILTER and not (known and (clean.isreg() or clean.isdir())):
+        if _DATA_FILTER is not None and not (known and (clean.isreg() or clean.isdir())):
             try:  # belt and braces: the stdlib's own checks as well (modes are ours)
-                tarfile.data_filter(clean, top)
-            except tarfile.FilterError as exc:
+                _DATA_FILTER(clean, top)
+            except _FILTER_ERROR as exc:
                 raise ArchiveError(f"{archive}: refusing {member.name!r}: {exc}") from exc
         path = os.path.join(top, name)
         if not known:
@@ -311,10 +320,42 @@ def _extract_members(
         )
     # A symlink checked before a later member changed what its path means can end up outside.
     for name in symlinks:
-        if not _inside(root, Path(os.path.realpath(root / name))):
+        if not is_inside(root, os.path.realpath(root / name)):
             raise ArchiveError(
                 f"{archive}: refusing {name!r}: symlink resolves outside the destination"
             )
+
+
+def check_member_form(member: tarfile.TarInfo, archive: Path, *, strict: bool = False) -> None:
+    """Refuse (ArchiveError) what no unpacking may write, whatever the destination: absolute
+    paths, ``..``, devices, FIFOs, sparse files, unknown member types, absolute symlinks, hard
+    links out of the archive; with ``strict``, setuid/setgid bits. The checks that need the
+    destination (symlinks that resolve outside it) are :func:`check_member`'s."""
+
+    def refuse(why: str) -> ArchiveError:
+        return ArchiveError(f"{archive}: refusing {member.name!r}: {why}")
+
+    pure = PurePosixPath(member.name)
+    if member.name.startswith("/") or pure.is_absolute():
+        raise refuse("absolute path")
+    if ".." in pure.parts:
+        raise refuse("path contains '..'")
+    if member.ischr() or member.isblk():
+        raise refuse("device node")
+    if member.isfifo():
+        raise refuse("FIFO")
+    if member.issparse():
+        raise refuse("sparse file")
+    if strict and member.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise refuse(f"setuid/setgid bit (mode {member.mode:o})")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise refuse(f"unsupported member type {member.type!r}")
+    if member.issym() and PurePosixPath(member.linkname).is_absolute():
+        raise refuse(f"symlink to absolute path {member.linkname!r}")
+    if member.islnk():
+        link = PurePosixPath(member.linkname)
+        if link.is_absolute() or ".." in link.parts:
+            raise refuse(f"hard link to {member.linkname!r} outside the destination")
 
 
 def check_member(
@@ -335,39 +376,16 @@ def check_member(
     def refuse(why: str) -> ArchiveError:
         return ArchiveError(f"{archive}: refusing {member.name!r}: {why}")
 
-    name = member.name
-    pure = PurePosixPath(name)
-    if name.startswith("/") or pure.is_absolute():
-        raise refuse("absolute path")
-    if ".." in pure.parts:
-        raise refuse("path contains '..'")
-    if member.ischr() or member.isblk():
-        raise refuse("device node")
-    if member.isfifo():
-        raise refuse("FIFO")
-    if member.issparse():
-        raise refuse("sparse file")
-    if strict and member.mode & (stat.S_ISUID | stat.S_ISGID):
-        raise refuse(f"setuid/setgid bit (mode {member.mode:o})")
-    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        raise refuse(f"unsupported member type {member.type!r}")
-    target = root / name
-    if not parent_checked and not _inside(root, Path(os.path.realpath(target.parent))):
+    check_member_form(member, archive, strict=strict)
+    target = root / member.name
+    if not parent_checked and not is_inside(root, os.path.realpath(target.parent)):
         raise refuse("its parent directory resolves outside the destination")
     if member.issym():
-        link = PurePosixPath(member.linkname)
-        if link.is_absolute():
-            raise refuse(f"symlink to absolute path {member.linkname!r}")
         joined = target.parent / member.linkname
-        lexical, real = Path(os.path.normpath(joined)), Path(os.path.realpath(joined))
-        if not (_inside(root, lexical) and _inside(root, real)):
+        if not (is_inside(root, joined) and is_inside(root, os.path.realpath(joined))):
             raise refuse(f"symlink {member.linkname!r} points outside the destination")
-    if member.islnk():
-        link = PurePosixPath(member.linkname)
-        if link.is_absolute() or ".." in link.parts:
-            raise refuse(f"hard link to {member.linkname!r} outside the destination")
-        if not _inside(root, Path(os.path.realpath(root / member.linkname))):
-            raise refuse(f"hard link to {member.linkname!r} resolves outside the destination")
+    if member.islnk() and not is_inside(root, os.path.realpath(root / member.linkname)):
+        raise refuse(f"hard link to {member.linkname!r} resolves outside the destination")
     clean = copy.copy(member)
     clean.uid = clean.gid = 0
     clean.uname = clean.gname = ""
@@ -379,7 +397,3 @@ def check_member(
     elif member.isdir():
         clean.mode = (member.mode & 0o755) | 0o700
     return clean
-
-
-def _inside(root: Path, path: Path) -> bool:
-    return path == root or path.is_relative_to(root)

@@ -1,4 +1,4 @@
-"""Stage 1: read versions.yaml, validate it, turn it into frozen :mod:`accpy_builder.plan` objects.
+"""Read versions.yaml, validate it, turn it into the frozen objects of :mod:`accpy_manifest.model`.
 
 The YAML is composed into nodes (never loaded into dicts) so that every value keeps its line.
 Each mistake raises one :class:`ManifestError` whose message is a single line:
@@ -25,8 +25,11 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from accpy_builder.errors import ManifestError
-from accpy_builder.plan import (
+from accpy_core.errors import ConfigError, ManifestError
+from accpy_core.platforms import parse_platform
+from accpy_core.versions import STATUSES, VERSION_PATTERN
+
+from .model import (
     DEFAULT_PLATFORM,
     PBS_GITHUB,
     BaseSpec,
@@ -34,13 +37,11 @@ from accpy_builder.plan import (
     PackagePin,
     PbsAsset,
     Site,
-    Status,
 )
 
 __all__ = ["REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
 
 REQUIRED_PACKAGES = ("pip", "numpy", "scipy")
-STATUSES: tuple[Status, ...] = ("pro", "supported", "deprecated")
 
 # key -> required?
 _TOP_KEYS = {"site": True, "defaults": False, "bases": True}
@@ -59,9 +60,8 @@ _BASE_KEYS = {
 _INTERPRETER_KEYS = {"tag": True, "asset": True, "sha256": True}
 _PIN_KEYS = {"version": True, "hashes": True}
 
-_BASE_VERSION = re.compile(r"\d{4}\.(0[1-9]|1[0-2])")
+_BASE_VERSION = re.compile(VERSION_PATTERN)
 _PYTHON = re.compile(r"\d+\.\d+\.\d+")
-_PLATFORM = re.compile(r"manylinux_\d+_\d+_x86_64")
 _PBS_TAG = re.compile(r"\d{8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PKG_NAME = re.compile(r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
@@ -254,8 +254,17 @@ class _Reader:
         return value
 
     def platform(self, node: yaml.Node, where: str) -> str:
-        fix = "write manylinux_<major>_<minor>_x86_64, e.g. manylinux_2_28_x86_64"
-        return self.matching(node, where, _PLATFORM, fix)
+        value = self.text(node, where)
+        try:
+            plat = parse_platform(value)
+        except ConfigError:
+            plat = None
+        if plat is None or plat.family != "manylinux" or plat.arch != "x86_64" or (
+            plat.canonical != value
+        ):
+            fix = "write manylinux_<major>_<minor>_x86_64, e.g. manylinux_2_28_x86_64"
+            self.fail(node, f"{where} {value!r} is not valid", fix)
+        return value
 
     def base(self, node: yaml.Node, default_platform: str) -> BaseSpec:
         f = self.fields(node, f"the base entry at line {_line(node)}", _BASE_KEYS)
@@ -290,7 +299,7 @@ class _Reader:
             interpreter=self.interpreter(f["interpreter"], where, python, _line(f["python"])),
             packages=self.packages(f["packages"], where),
             platform=platform,
-            status=status,  # narrowed to Status by the STATUSES check
+            status=status,  # one of accpy_core.versions.STATUSES
             end_of_life=eol,
             line=_line(node),
         )

@@ -40,7 +40,7 @@ def build_parser(launcher=None):
     class VersionAction(argparse.Action):
         def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
                      help=None):
-            super(VersionAction, self).__init__(option_strings, dest=dest, default=default,
+            super().__init__(option_strings, dest=dest, default=default,
                                                 nargs=0, help=help)
 
         def __call__(self, parser, namespace, values, option_string=None):
@@ -70,7 +70,7 @@ def build_parser(launcher=None):
     return parser
 
 
-class _Args(object):
+class _Args:
     pass
 
 
@@ -135,7 +135,7 @@ def main(argv=None, launcher=None):
             import traceback
 
             traceback.print_exc()
-        where = exc.filename and " (%s)" % exc.filename or ""
+        where = (exc.filename and " (%s)" % exc.filename) or ""
         sys.stderr.write("acc-py: error: %s%s; check the path and its permissions\n"
                          % (exc.strerror or exc, where))
         return 1

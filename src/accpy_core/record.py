@@ -11,7 +11,7 @@ Paths are relative POSIX paths, sorted by their components (``a/b`` before ``a-c
 directory's contents are contiguous). Directories are not listed: only their files are.
 The pack stage writes it; the installer's ``verify`` compares a tree with it.
 
-Shared by the builder and the installer: standard library only, Python >= 3.9.
+The builder writes it, the installer checks a tree against it, ``verify`` reports differences.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from .errors import RecordError
+from .errors import ChecksumError, RecordError
+from .layout import RECORD_NAME
 
 log = logging.getLogger(__name__)
 
-RECORD_NAME = "ACC-PY.RECORD"
 _CHUNK = 1 << 20
 _HASH_BATCH = 64
 ENCODING = "utf-8"
@@ -48,7 +47,8 @@ class RecordEntry:
     symlink: str | None = None
 
     @property
-    def kind(self) -> Literal["file", "symlink", "record"]:
+    def kind(self) -> str:
+        """``"file"``, ``"symlink"`` or ``"record"`` (the record's own line)."""
         if self.symlink is not None:
             return "symlink"
         return "file" if self.sha256 is not None else "record"
@@ -70,7 +70,7 @@ class RecordDiff:
 class Node:
     rel: str  # relative POSIX path; "" for the tree root
     path: str
-    kind: Literal["dir", "file", "symlink"]
+    kind: str  # "dir", "file" or "symlink"
     mode: int
     size: int
     target: str
@@ -136,7 +136,7 @@ def _kind_name(mode: int) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file (the one file hasher of builder and installer)."""
+    """The hex sha256 of a file: the one file hasher of every Acc-Py tool."""
     return _hash_file(os.fspath(path))[0]
 
 
@@ -145,9 +145,11 @@ def _hash_file(path: str) -> tuple[str, int]:
     try:
         h = hashlib.sha256()
         size = 0
-        while data := os.read(fd, _CHUNK):
+        data = os.read(fd, _CHUNK)
+        while data:
             h.update(data)
             size += len(data)
+            data = os.read(fd, _CHUNK)
     finally:
         os.close(fd)
     return h.hexdigest(), size
@@ -206,9 +208,9 @@ def _parse_row(row: list[str], path: Path, lineno: int) -> RecordEntry:
         raise bad
     rel, value, size = row
     if value.startswith("symlink=") and not size:
-        return RecordEntry(rel, symlink=value.removeprefix("symlink="))
+        return RecordEntry(rel, symlink=value[len("symlink=") :])
     if value.startswith("sha256=") and size.isdigit():
-        digest = value.removeprefix("sha256=")
+        digest = value[len("sha256=") :]
         if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
             return RecordEntry(rel, sha256=digest, size=int(size))
     if not value and not size:
@@ -252,3 +254,46 @@ def compare_record(
     missing = [rel for rel in record if rel not in nodes and rel not in own]
     extra = [rel for rel in nodes if rel not in record]
     return RecordDiff(*(tuple(sorted(x, key=sort_key)) for x in (modified, missing, extra)))
+
+
+# --------------------------------------------------------------------------- .sha256 files
+
+
+def sha256_line(digest: str, name: str) -> str:
+    """A ``.sha256`` file's line, as ``sha256sum`` writes it."""
+    return f"{digest}  {name}\n"
+
+
+def expected_sha256(text: str, name: str, where: str) -> str:
+    """The digest for ``name`` in the text of a ``.sha256`` file (``where`` names it)."""
+    for line in text.splitlines():
+        parts = line.split()
+        if (len(parts) == 2 and parts[1].lstrip("*") == name) or len(parts) == 1:
+            digest = parts[0].lower()
+            if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+                return digest
+    raise ChecksumError(
+        f"{where} holds no sha256 for {name}; use the .sha256 file written with the tarball"
+    )
+
+
+def verify_sha256_file(path: Path) -> str:
+    """Check ``path`` against ``path.sha256`` next to it; return the digest."""
+    if not path.is_file():
+        raise ChecksumError(f"{path} does not exist; give the path of a base tarball")
+    sums = path.with_name(path.name + ".sha256")
+    try:
+        text = sums.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ChecksumError(
+            f"cannot read {sums} ({exc.strerror}); copy the .sha256 file along with the tarball"
+        ) from exc
+    want = expected_sha256(text, path.name, str(sums))
+    got = sha256_file(path)
+    if got != want:
+        raise ChecksumError(
+            f"{path.name} has sha256 {got} but {sums.name} says {want}; the file is corrupt "
+            "or truncated: copy or download it again"
+        )
+    log.info("checksum ok: %s", path.name)
+    return got

@@ -1,4 +1,5 @@
-"""manylinux platform policies (auditwheel's policy JSON): library whitelist and symbol versions."""
+"""manylinux policies (auditwheel's policy JSON): the library whitelist and symbol versions of a
+platform tag (the tag itself is parsed by :mod:`accpy_core.platforms`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from .errors import ManifestError
+from accpy_core.errors import ManifestError
+from accpy_core.platforms import parse_platform
 
-_TAG = re.compile(r"^manylinux_(\d+)_(\d+)_(x86_64)$")
 #: Always provided by the loader itself.
 LOADER_NAMES = frozenset({"ld-linux-x86-64.so.2", "linux-vdso.so.1"})
 
@@ -69,16 +70,14 @@ def policies() -> tuple[Policy, ...]:
 
 
 def policy_for(tag: str) -> Policy:
-    """The policy of ``manylinux_X_Y_x86_64``, or a ManifestError saying which tags exist."""
+    """The policy of ``manylinux_X_Y_x86_64`` (or a legacy alias), or a ManifestError saying
+    which tags exist."""
+    canonical = parse_platform(tag, ManifestError).canonical
     for policy in policies():
-        if policy.tag == tag:
+        if policy.tag == canonical:
             return policy
     known = ", ".join(p.tag for p in policies())
     raise ManifestError(f"unknown platform tag {tag!r}; use one of {known}, or PLATFORM=auto")
-
-
-def is_valid_tag(tag: str) -> bool:
-    return bool(_TAG.match(tag))
 
 
 def max_version(names: Iterable[str], namespace: str) -> str | None:

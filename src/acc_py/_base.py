@@ -56,7 +56,7 @@ def logical_base_dir(candidate, version):
     return candidate
 
 
-class Base(object):
+class Base:
     """The Acc-Py base this acc-py belongs to (the one whose Python runs it)."""
 
     def __init__(self, directory, site_module):
@@ -161,7 +161,7 @@ def run(cmd, what, verbose=False, cwd=None, env=None, capture=True):
             env=env if env is not None else clean_env(),
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
-            universal_newlines=True,
+            text=True,
         )
     except OSError as exc:
         raise CommandError(

@@ -28,11 +28,11 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import LockError
-from .layout import remove_tree
+from .fs import fsync_dir, remove_tree
+from .layout import LOCK_NAME
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".lock"
 OWNER_NAME = "owner"
 DEFAULT_STALE_HOURS = 3.0
 
@@ -69,10 +69,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _me(token: str) -> Owner:
+def owner_of(token: str) -> Owner:
+    """This process as the owner of a lock (or of a staging directory)."""
     try:
         user = getpass.getuser()
-    except Exception:
+    except (KeyError, OSError, ImportError):  # no passwd entry, no USER: the uid says it
         user = str(os.getuid())
     pid = os.getpid()
     return Owner(user, socket.gethostname(), pid, _process_start(pid), time.time(), token)
@@ -100,7 +101,11 @@ def is_stale(owner: Owner, stale_hours: float, now: float | None = None) -> bool
 
 
 class RootLock:
-    """``with RootLock(base_dir, timeout=...)``: hold ``base_dir/.lock`` for the block."""
+    """``with RootLock(base_dir, timeout=...)``: hold ``base_dir/.lock`` for the block.
+
+    ``name``: another lock directory in ``base_dir`` (``.<prefix name>.lock`` for a plain
+    ``-p PREFIX`` install); the rules are the same.
+    """
 
     def __init__(
         self,
@@ -109,9 +114,11 @@ class RootLock:
         timeout: float,
         stale_hours: float = DEFAULT_STALE_HOURS,
         poll: float = 0.2,
+        name: str = LOCK_NAME,
     ) -> None:
         self.base = base
-        self.path = base / LOCK_NAME
+        self.name = name
+        self.path = base / name
         self.timeout = timeout
         self.stale_hours = stale_hours
         self.poll = poll
@@ -135,11 +142,11 @@ class RootLock:
         return owner is not None and owner.token == self.token
 
     def _try_take(self) -> bool:
-        tmp = self.base / f".lock.{self.token}"
+        tmp = self.base / f"{self.name}.{self.token}"
         try:
             tmp.mkdir()
             with open(tmp / OWNER_NAME, "w", encoding="utf-8") as fh:
-                json.dump(asdict(_me(self.token)), fh)
+                json.dump(asdict(owner_of(self.token)), fh)
                 fh.flush()
                 os.fsync(fh.fileno())
         except FileExistsError:
@@ -150,6 +157,7 @@ class RootLock:
             raise LockError(f"cannot create a lock in {self.base}: {exc}") from exc
         try:
             os.rename(tmp, self.path)
+            fsync_dir(self.base)
         except OSError:
             won = self._mine()  # a lost NFS reply: the rename may have happened after all
             if not won:
@@ -194,7 +202,7 @@ class RootLock:
         return age > min(60.0, self.stale_hours * 3600)
 
     def _break(self, owner: Owner | None) -> None:
-        side = self.base / f".lock.stale-{secrets.token_hex(4)}"
+        side = self.base / f"{self.name}.stale-{secrets.token_hex(4)}"
         try:
             os.rename(self.path, side)
         except OSError:
@@ -222,7 +230,7 @@ class RootLock:
         if not self._mine():
             log.warning("the lock %s was no longer ours when releasing it", self.path)
             return
-        side = self.base / f".lock.released-{self.token}"
+        side = self.base / f"{self.name}.released-{self.token}"
         try:
             os.rename(self.path, side)
             remove_tree(side)

@@ -1,0 +1,83 @@
+"""The one subprocess wrapper of every Acc-Py tool.
+
+List arguments only; ``+ cmd`` logged at debug level (``-v``); output captured and shown in the
+error when the command fails; a clean environment for running a base's Python: no ``PYTHON*``
+variable (PYTHONPATH, PYTHONHOME, ...) and no active venv, as python-build-standalone's own
+tests run their interpreters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import CommandError
+
+log = logging.getLogger(__name__)
+
+#: what changes how a Python or its pip behaves: never inherited by a Python the builder runs
+_BUILDER_DROPS = ("PYTHON", "PIP_", "UV_", "VIRTUAL_ENV", "CONDA_", "LD_LIBRARY_PATH", "LD_PRELOAD")
+#: what changes which Python runs or what it imports: never inherited on a user's behalf either
+_USER_DROPS = ("PYTHON", "__PYVENV", "VIRTUAL_ENV")
+_TAIL_LINES = 30
+
+
+def quote_command(argv: Sequence[str]) -> str:
+    """``shlex.join`` (Python 3.8+)."""
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def clean_env(
+    extra: Mapping[str, str] | None = None, *, user: bool = False
+) -> dict[str, str]:
+    """The environment to run a base's Python in.
+
+    ``user=False`` (the builder): no PYTHON*, PIP_*, UV_*, CONDA_*, LD_* or venv variables, pip
+    reads no configuration file, no usage record is sent (the builder is not a user).
+    ``user=True`` (acc-py, on a user's behalf): no PYTHON* or venv variables; the user's pip
+    settings stay.
+    """
+    drops = _USER_DROPS if user else _BUILDER_DROPS
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drops)}
+    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    if not user:
+        env["PIP_CONFIG_FILE"] = os.devnull
+        env["PIP_NO_INPUT"] = "1"
+        env["ACC_PY_NO_USAGE_LOG"] = "1"
+        env.setdefault("LC_ALL", "C.UTF-8")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    what: str | None = None,
+) -> str:
+    """Run ``cmd``; return its stdout. On failure raise CommandError with the output's tail."""
+    argv = [os.fspath(c) for c in cmd]
+    log.debug("+ %s", quote_command(argv))
+    try:
+        proc = subprocess.run(
+            argv,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise CommandError(f"{what or argv[0]}: cannot run {argv[0]}: {exc.strerror}") from exc
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()
+        tail = "\n".join(output.splitlines()[-_TAIL_LINES:])
+        label = what or quote_command(argv)
+        raise CommandError(f"{label} failed with exit code {proc.returncode}:\n{tail}")
+    return proc.stdout

@@ -1,0 +1,33 @@
+"""accpy_manifest: versions.yaml, read once, validated, as frozen objects.
+
+The builder builds from it, the usage report takes the bases' statuses from it. Every mistake
+is one line, ``versions.yaml:<line>: <what is wrong>; <how to fix>`` (a
+:class:`~accpy_core.errors.ManifestError`). Needs PyYAML and packaging.
+"""
+
+from .model import (
+    DEFAULT_PLATFORM,
+    PBS_GITHUB,
+    BaseSpec,
+    Manifest,
+    PackagePin,
+    PbsAsset,
+    PbsFlavor,
+    Site,
+)
+from .reader import REQUIRED_PACKAGES, get_base, load_manifest, python_from_asset
+
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "PBS_GITHUB",
+    "REQUIRED_PACKAGES",
+    "BaseSpec",
+    "Manifest",
+    "PackagePin",
+    "PbsAsset",
+    "PbsFlavor",
+    "Site",
+    "get_base",
+    "load_manifest",
+    "python_from_asset",
+]

@@ -1,0 +1,93 @@
+"""Typed, frozen objects for what versions.yaml declares (:func:`accpy_manifest.load_manifest`).
+
+Nothing downstream reads YAML or dicts: the builder, the usage report and the tools to come
+take these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+PBS_GITHUB = "https://github.com/astral-sh/python-build-standalone/releases/download"
+DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
+
+PbsFlavor = Literal["install_only", "full"]
+
+
+@dataclass(frozen=True)
+class Site:
+    """Site-wide settings, shared by every base."""
+
+    index_url: str
+    usage_collector: str  # "host:port", a literal address (no DNS at Python start-up)
+    install_root: str
+    pbs_mirror: str = PBS_GITHUB
+
+
+@dataclass(frozen=True)
+class PbsAsset:
+    """One python-build-standalone release asset, pinned by sha256."""
+
+    tag: str
+    asset: str
+    sha256: str
+
+    @property
+    def flavor(self) -> PbsFlavor:
+        """``install_only`` (.tar.gz, ``python/``) or ``full`` (.tar.zst, ``python/install``)."""
+        return "full" if self.asset.endswith(".tar.zst") else "install_only"
+
+    def url(self, mirror: str) -> str:
+        """``<mirror>/<tag>/<asset>``: GitHub releases and UV_PYTHON_INSTALL_MIRROR alike."""
+        return f"{mirror.rstrip('/')}/{self.tag}/{self.asset}"
+
+
+@dataclass(frozen=True)
+class PackagePin:
+    """A requirement pinned to one version, with every acceptable wheel hash."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]  # "sha256:<hex>"
+
+    def requirement(self) -> str:
+        """The line for a ``--require-hashes`` requirements file."""
+        hashes = " ".join(f"--hash={h}" for h in self.hashes)
+        return f"{self.name}=={self.version} {hashes}"
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """One base version as declared in versions.yaml."""
+
+    version: str  # "2023.06"
+    patch: int  # patch release, 1-based: the tree is installed as ._2023.06.<patch>
+    python: str  # full CPython version, "3.11.4"
+    interpreter: PbsAsset
+    packages: tuple[PackagePin, ...]
+    platform: str = DEFAULT_PLATFORM
+    status: str = "supported"  # one of accpy_core.versions.STATUSES
+    end_of_life: dt.date | None = None
+    line: int = 0  # where the entry starts in the manifest, for messages
+
+    @property
+    def python_minor(self) -> str:
+        """ "3.11" """
+        return ".".join(self.python.split(".")[:2])
+
+    @property
+    def deprecated(self) -> bool:
+        return self.status == "deprecated"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    site: Site
+    bases: tuple[BaseSpec, ...]
+
+    def versions(self) -> list[str]:
+        return [b.version for b in self.bases]
