@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# mypy 1.8 is the last mypy that checks code for Python 3.7, the oldest Python a base ships:
+# it type-checks what ships inside bases, in a venv of its own
+MYPY37 := $(VENV)/mypy37/bin/mypy
+SHIPPED := -p accpy_core -p acc_py_install -p acc_py
 
 VERSION ?= 2023.06
 MANIFEST ?= versions.yaml
@@ -46,6 +50,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(PYTHON) -m venv $(VENV)/mypy37
+	$(VENV)/mypy37/bin/python -m pip install --quiet mypy==1.8.0
 	@touch $@
 
 base: venv
@@ -72,8 +78,15 @@ test-deps:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src installer tests benchmarks build_base.py
+	$(BIN)/ruff format --check src installer recipes tests benchmarks build_base.py
 	$(BIN)/mypy
+	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
+		--ignore-missing-imports $(SHIPPED)
+	@# the usage hook, as every base runs it (rendered for the pro base)
+	$(BIN)/acc-py-build render sitecustomize.py.in --version $(VERSION) -o build/lint/sitecustomize.py
+	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py
+	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py
+	$(MYPY37) --config-file "" --python-version 3.7 --strict build/lint/sitecustomize.py
 
 test: venv test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -29,7 +29,7 @@ sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "tests")]
 from conftest import local_pythons  # noqa: E402
 from pbs_mirror import make_pbs_mirror  # noqa: E402
 
-from accpy_builder.manifest import get_base, load_manifest  # noqa: E402
+from accpy_manifest import get_base, load_manifest  # noqa: E402
 
 sys.path.insert(0, str(PROJECT / "tests" / "integration"))
 from test_build_pbs import patched_manifest  # noqa: E402

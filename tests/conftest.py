@@ -1,4 +1,5 @@
-"""Shared fixtures: the machine's own CPython installs, found (never hard-coded)."""
+"""Shared fixtures: the machine's own CPython installs, found (never hard-coded), and the bases
+built once per session."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ import pytest
 from servers import Index, package_index
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+#: Every CPython the suite needs, by minor version: the one place that names them. The bases'
+#: interpreters (2020.11: 3.7, 2021.12: 3.9, 2023.06: 3.11, 2024.12: 3.13) and every Python that
+#: what ships inside a base (accpy_core, the installer, acc-py, the usage hook) runs on. A missing
+#: one FAILS the tests that need it (`pyenv install 3.X` fixes it); nothing is skipped.
+REQUIRED_PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 
 
 @cache
@@ -41,11 +49,34 @@ def local_pythons() -> dict[str, Path]:
 
 
 def python_prefix(minor: str) -> Path:
-    """The prefix of a local CPython ``minor``, or skip with a reason naming it."""
+    """The prefix of the local CPython ``minor``; a missing one fails the test, naming it."""
+    assert minor in REQUIRED_PYTHONS, f"add {minor} to conftest.REQUIRED_PYTHONS first"
     prefix = local_pythons().get(minor)
     if prefix is None:
-        pytest.skip(f"no CPython {minor} on this machine")
+        found = ", ".join(sorted(local_pythons())) or "none"
+        pytest.fail(
+            f"the tests need CPython {minor} and this machine has none (found: {found}); "
+            f"install it, e.g. `pyenv install {minor}`",
+            pytrace=False,
+        )
     return prefix
+
+
+def python_exe(minor: str) -> Path:
+    """``bin/python3.X`` of the local CPython ``minor`` (see python_prefix)."""
+    return python_prefix(minor) / "bin" / f"python{minor}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say at once, not test by test, which required interpreter is missing."""
+    missing = [m for m in REQUIRED_PYTHONS if m not in local_pythons()]
+    if missing:
+        session.config.issue_config_time_warning(
+            pytest.PytestWarning(
+                f"CPython {', '.join(missing)} missing: the tests that need them will fail"
+            ),
+            stacklevel=2,
+        )
 
 
 @pytest.fixture(scope="session")

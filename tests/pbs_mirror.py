@@ -23,7 +23,7 @@ from typing import Literal
 import zstandard
 
 from accpy_builder.download import sha256_file
-from accpy_builder.plan import PbsAsset
+from accpy_manifest import PbsAsset
 
 Flavor = Literal["install_only", "full"]
 

@@ -54,6 +54,7 @@ from accpy_core.layout import (
     TarballName,
     parse_tarball_name,
     read_metadata,
+    tree_name,
 )
 from accpy_core.lock import (
     DEFAULT_STALE_HOURS,
@@ -94,6 +95,7 @@ class Candidate:
     patch: int
     metadata: dict[str, Any]
     record: bytes
+    what: str = "this tarball"  # or "this installer": a tree the self-extractor unpacked
 
     @property
     def release(self) -> str:
@@ -155,18 +157,20 @@ def candidate_of_tarball(tarball: Path) -> Candidate:
 def candidate_of_tree(tree: Path) -> Candidate:
     metadata = read_metadata(tree)
     version, platform = metadata.get("version"), metadata.get("platform")
-    if not isinstance(version, str) or not isinstance(platform, str) or tree.name != version:
-        raise MetadataError(
-            f"{tree} holds version {version!r} in its {METADATA_NAME}; a staged base is a "
-            "directory named after its version"
-        )
+    if not isinstance(version, str) or not isinstance(platform, str):
+        raise MetadataError(f"{tree}: {METADATA_NAME} names no version and platform")
     name = TarballName(version, platform)
     patch = check_metadata(str(tree), name, metadata)
+    if tree.name not in (version, tree_name(version, patch)):
+        raise MetadataError(
+            f"{tree} holds release {version}.{patch} in its {METADATA_NAME}; a staged base is "
+            f"a directory named after its version ({version}), an installed one ._{version}.{patch}"
+        )
     try:
         record = (tree / RECORD_NAME).read_bytes()
     except OSError as exc:
         raise RecordError(f"{tree} has no readable {RECORD_NAME} ({exc.strerror})") from exc
-    return Candidate(name, patch, metadata, record)
+    return Candidate(name, patch, metadata, record, what="this installer")
 
 
 def check_candidate(cand: Candidate, opts: Options, current_patch: int | None) -> None:
@@ -185,7 +189,7 @@ def check_candidate(cand: Candidate, opts: Options, current_patch: int | None) -
     if current_patch is not None and current_patch > cand.patch:
         if not opts.force:
             raise UsageError(
-                f"{cand.name.version} is at patch {current_patch}, newer than this one's "
+                f"{cand.name.version} is at patch {current_patch}, newer than {cand.what}'s "
                 f"{cand.patch}; `acc-py-install rollback {cand.name.version}` goes back, or add "
                 "--force to install it"
             )
@@ -299,31 +303,38 @@ def install(
                 f"--staged {staged} is neither a tree unpacked under {layout.base}/.staging-* "
                 f"nor an installed tree {layout.base}/._<version>.<patch>"
             )
-    with RootLock(layout.base, timeout=opts.timeout, stale_hours=opts.stale_hours):
-        crash_point("lock taken")
-        clean_leftovers(layout)
-        crash_point("leftovers removed")
-        download_dir = None
-        try:
+    try:
+        with RootLock(layout.base, timeout=opts.timeout, stale_hours=opts.stale_hours):
+            crash_point("lock taken")
+            clean_leftovers(layout)
+            crash_point("leftovers removed")
             if staged is not None:
                 return _install_tree(staged, candidate_of_tree(staged), layout, opts)
             assert source is not None
-            if is_url(source):
-                download_dir = layout.hidden(".download-")
-                download_dir.mkdir()
-                tarball = download(source, download_dir)
-            else:
-                tarball = Path(source)
-            verify_sha256_file(tarball)
-            crash_point("checksum verified")
-            return _install_tarball(tarball, layout, opts)
-        except OSError as exc:
-            raise os_error(exc, layout.base) from exc
-        finally:
-            if download_dir is not None:
-                remove_tree(download_dir)
-            if staging is not None:
-                remove_tree(staging)
+            return _install_source(source, layout, opts)
+    except OSError as exc:
+        raise os_error(exc, layout.base) from exc
+    finally:
+        if staging is not None:  # placed or refused: what is left of it goes, lock or not
+            remove_tree(staging)
+
+
+def _install_source(source: str, layout: Layout, opts: Options) -> str:
+    """A tarball path or URL (downloaded beside the trees first)."""
+    download_dir = None
+    try:
+        if is_url(source):
+            download_dir = layout.hidden(".download-")
+            download_dir.mkdir()
+            tarball = download(source, download_dir)
+        else:
+            tarball = Path(source)
+        verify_sha256_file(tarball)
+        crash_point("checksum verified")
+        return _install_tarball(tarball, layout, opts)
+    finally:
+        if download_dir is not None:
+            remove_tree(download_dir)
 
 
 def _current_patch(layout: Layout, version: str) -> int | None:
@@ -331,8 +342,16 @@ def _current_patch(layout: Layout, version: str) -> int | None:
     return current.patch if current is not None else None
 
 
+def _check_version_link(layout: Layout, version: str) -> None:
+    """``base/<version>`` must be a symlink (or absent): checked before anything is placed."""
+    link = layout.base / version
+    if os.path.lexists(link) and not link.is_symlink():
+        raise UsageError(f"{link} exists and is not a symlink; move it away, then retry")
+
+
 def _install_tarball(tarball: Path, layout: Layout, opts: Options) -> str:
     cand = candidate_of_tarball(tarball)
+    _check_version_link(layout, cand.name.version)
     check_candidate(cand, opts, _current_patch(layout, cand.name.version))
     target = layout.tree(cand.name.version, cand.patch)
     if target.path.exists():
@@ -350,6 +369,7 @@ def _install_tarball(tarball: Path, layout: Layout, opts: Options) -> str:
 
 
 def _install_tree(tree: Path, cand: Candidate, layout: Layout, opts: Options) -> str:
+    _check_version_link(layout, cand.name.version)
     check_candidate(cand, opts, _current_patch(layout, cand.name.version))
     target = layout.tree(cand.name.version, cand.patch)
     if target.path.exists():
@@ -428,21 +448,21 @@ def install_prefix(
     lock = RootLock(
         parent, timeout=opts.timeout, stale_hours=opts.stale_hours, name=f".{prefix.name}.lock"
     )
-    with lock:
-        crash_point("lock taken")
-        own = (f".{prefix.name}.staging-", f".{prefix.name}.old-")
-        for entry in sorted(parent.iterdir()):
-            in_progress = staged is not None and entry == staged.parent
-            if entry.name.startswith(own) and not in_progress and not in_use(entry):
-                log.info("removing %s, left by an interrupted run", entry.name)
-                remove_tree(entry)
-        try:
+    try:
+        with lock:
+            crash_point("lock taken")
+            own = (f".{prefix.name}.staging-", f".{prefix.name}.old-")
+            for entry in sorted(parent.iterdir()):
+                in_progress = staged is not None and entry == staged.parent
+                if entry.name.startswith(own) and not in_progress and not in_use(entry):
+                    log.info("removing %s, left by an interrupted run", entry.name)
+                    remove_tree(entry)
             return _install_prefix(source, prefix, opts, staged)
-        except OSError as exc:
-            raise os_error(exc, parent) from exc
-        finally:
-            if staged is not None:
-                remove_tree(staged.parent)
+    except OSError as exc:
+        raise os_error(exc, parent) from exc
+    finally:
+        if staged is not None:  # placed or refused: what is left of it goes, lock or not
+            remove_tree(staged.parent)
 
 
 def _prefix_state(prefix: Path, cand: Candidate, opts: Options) -> str:
@@ -472,14 +492,12 @@ def _prefix_state(prefix: Path, cand: Candidate, opts: Options) -> str:
     if not opts.update:
         raise RefusedError(
             f"{prefix} holds the Acc-Py base {installed}: choose a new or empty --prefix, or "
-            "add --update (-u) to replace it"
+            "add -u (--update) to replace it"
         )
     return "replace"
 
 
-def _install_prefix(
-    source: str | None, prefix: Path, opts: Options, staged: Path | None
-) -> str:
+def _install_prefix(source: str | None, prefix: Path, opts: Options, staged: Path | None) -> str:
     parent = prefix.parent
     if staged is not None:
         cand = candidate_of_tree(staged)

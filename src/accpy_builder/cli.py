@@ -12,10 +12,11 @@ from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, se
 from . import __version__
 from .commands import base as cmd_base
 from .commands import manifest as cmd_manifest
+from .commands import render as cmd_render
 
 log = logging.getLogger("accpy_builder")
 
-COMMANDS = {"base": cmd_base, "manifest": cmd_manifest}
+COMMANDS = {"base": cmd_base, "manifest": cmd_manifest, "render": cmd_render}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -137,7 +137,13 @@ def render(text: str, values: dict[str, str], source: Path | str) -> str:
 
 def destination(item: Item, python_minor: str) -> PurePosixPath:
     stdlib = f"lib/python{python_minor}"
-    dest = item.dest.format(stdlib=stdlib, purelib=f"{stdlib}/site-packages")
+    try:
+        dest = item.dest.format(stdlib=stdlib, purelib=f"{stdlib}/site-packages")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InjectError(
+            f"{item}: the destination {item.dest} has an unknown placeholder {exc}; use "
+            "{stdlib} or {purelib}"
+        ) from exc
     path = PurePosixPath(dest)
     if path.is_absolute() or ".." in path.parts:
         raise InjectError(f"{item}: the destination {dest} leaves the tree")
@@ -223,7 +229,8 @@ def inject(
     if not tree.is_dir():
         raise InjectError(f"{tree} is not a directory: inject needs an unpacked interpreter tree")
     if read_recipe is None:
-        check_payload(payload, resources.recipe_names())
+        if payload is PAYLOAD:
+            check_payload(payload, resources.recipe_names())
 
         def read_recipe(name: str) -> bytes:
             return resources.recipe(name).read_bytes()

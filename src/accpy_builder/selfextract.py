@@ -25,6 +25,7 @@ import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -34,12 +35,10 @@ from accpy_core.errors import AccPyError, ArchiveError, CheckError
 from accpy_core.layout import METADATA_NAME, RECORD_NAME
 from accpy_core.platforms import parse_platform
 
-from .resources import resource
-
 log = logging.getLogger(__name__)
 
 #: the header template: the installer package owns the sh half of itself
-TEMPLATE = ("acc_py_install", "selfextract.sh.in")
+TEMPLATE = resources.files("acc_py_install").joinpath("selfextract.sh.in")
 _TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _SAFE = re.compile(r"^[A-Za-z0-9._+-]*$")  # what may go between single quotes, unquoted too
 #: the exit codes the script uses itself (the rest come from acc-py-install)
@@ -278,7 +277,7 @@ def write_installer(
             f"{values['VERSION']}, platform {values['PLATFORM']}); name it after both"
         )
     try:
-        text = template.read_text(encoding="utf-8") if template else resource(*TEMPLATE)
+        text = (template or TEMPLATE).read_text(encoding="utf-8")
     except OSError as exc:
         raise CheckError(f"cannot read the installer template {template}: {exc}") from exc
     header = render_header(text, values)

@@ -18,6 +18,8 @@ import zstandard
 from conftest import BASE_VERSION, builder_dirs, in_base, make_base, run_builder
 from servers import Index
 
+from accpy_core.errors import CheckError, SourceError
+
 pytestmark = pytest.mark.slow
 
 VERSION = BASE_VERSION
@@ -165,7 +167,7 @@ def test_manylinux_2_28_refuses_this_machines_interpreter(tmp_path: Path) -> Non
         "base", VERSION, "--interpreter", sys.base_prefix,
         "--platform", "manylinux_2_28_x86_64", *builder_dirs(tmp_path),
     )  # fmt: skip
-    assert proc.returncode == 8, proc.stderr
+    assert proc.returncode == CheckError.exit_code, proc.stderr
     error = next(line for line in proc.stderr.splitlines() if line.startswith("error:"))
     assert "newer than manylinux_2_28_x86_64 allows" in error
     assert "GLIBC_2.3" in error and "PLATFORM=auto" in error
@@ -178,7 +180,7 @@ def test_no_reachable_source_fails_fast(tmp_path: Path) -> None:
     start = time.monotonic()
     proc = run_builder("base", VERSION, *builder_dirs(tmp_path, cache=tmp_path / "cache"))
     elapsed = time.monotonic() - start
-    assert proc.returncode == 3, proc.stderr
+    assert proc.returncode == SourceError.exit_code, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert "github.com" in error and "PBS_MIRROR=" in error and "INTERPRETER=" in error
     assert elapsed < 30

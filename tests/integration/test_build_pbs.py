@@ -14,7 +14,8 @@ import yaml
 from conftest import BUILT, build_cache, builder_dirs, in_base, python_prefix, run_builder, untar
 from pbs_mirror import make_pbs_mirror
 
-from accpy_builder.plan import PbsAsset
+from accpy_core.errors import ChecksumError, SourceError
+from accpy_manifest import PbsAsset
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,7 @@ def test_sha256_mismatch_is_refused(mirror: Path, tmp_path: Path) -> None:
     manifest = patched_manifest(tmp_path, "2023.06", prefix.name, wrong)
     cache = build_cache()
     proc = _build(tmp_path, manifest, "2023.06", mirror.as_uri())
-    assert proc.returncode == 4, proc.stderr
+    assert proc.returncode == ChecksumError.exit_code, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert asset.asset in error and "0" * 64 in error and asset.sha256 in error
     assert not (cache / ("0" * 64) / asset.asset).exists()
@@ -100,7 +101,7 @@ def test_unreachable_mirror_fails_fast(tmp_path: Path) -> None:
         "base", "2023.06", "--pbs-mirror", f"http://127.0.0.1:{port}/pbs",
         *builder_dirs(tmp_path, cache=tmp_path / "cache"),
     )  # fmt: skip
-    assert proc.returncode == 3, proc.stderr
+    assert proc.returncode == SourceError.exit_code, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert f"127.0.0.1:{port}" in error and "PBS_MIRROR=" in error and "INTERPRETER=" in error
     assert time.monotonic() - start < 30

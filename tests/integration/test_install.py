@@ -21,14 +21,23 @@ from pathlib import Path
 
 import pytest
 from acc_py_install.cli import main
-from acc_py_install.lock import LOCK_NAME, OWNER_NAME
-from acc_py_install.record import RECORD_NAME, compare_record, read_record, write_record
+from conftest import PROJECT, REQUIRED_PYTHONS, python_exe
 
 from accpy_builder.pack import pack
+from accpy_core.errors import (
+    ArchiveError,
+    ChecksumError,
+    LockError,
+    MetadataError,
+    RecordError,
+    SourceError,
+    SpaceError,
+)
+from accpy_core.lock import LOCK_NAME, OWNER_NAME
+from accpy_core.record import RECORD_NAME, compare_record, read_record, write_record
 
 HOST_TAG = "manylinux_2_17_x86_64"
 EPOCH = 1_686_000_000
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 def fake_base(
@@ -164,7 +173,7 @@ def test_two_versions_two_patches_and_every_command(
     (tree / "lib" / "mod0.py").write_text("tampered\n")
     (tree / "lib" / "mod1.py").unlink()
     (tree / "lib" / "added.py").write_text("new\n")
-    assert cli("verify", "2023.06", root=root) == 5
+    assert cli("verify", "2023.06", root=root) == RecordError.exit_code
     out = capsys.readouterr()
     assert "modified: lib/mod0.py" in out.out
     assert "missing: lib/mod1.py" in out.out
@@ -229,7 +238,9 @@ def test_zst_url_and_file_url(bases: dict[str, Path], tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{bases['21p1'].name}"
         assert cli("install", url, root=root) == 0
-        assert cli("install", url.replace("2021.12", "2022.12"), root=root) == 9  # 404
+        assert cli("install", url.replace("2021.12", "2022.12"), root=root) == (
+            SourceError.exit_code
+        )  # 404
     finally:
         server.shutdown()
         server.server_close()
@@ -237,20 +248,28 @@ def test_zst_url_and_file_url(bases: dict[str, Path], tmp_path: Path) -> None:
     assert hidden_leftovers(root) == []
 
 
-def test_runs_on_python_39(bases: dict[str, Path], tmp_path: Path) -> None:
-    """The installer is stdlib-only and runs on RHEL 9's system python (3.9)."""
-    from conftest import python_prefix
-
-    python39 = python_prefix("3.9") / "bin" / "python3.9"
-    env = {"PYTHONPATH": str(PROJECT / "installer"), "PATH": "/usr/bin:/bin"}
+@pytest.mark.parametrize("minor", REQUIRED_PYTHONS)
+def test_runs_on_every_python(bases: dict[str, Path], tmp_path: Path, minor: str) -> None:
+    """The installer is stdlib-only and runs on every base's Python (3.7 to 3.14, it ships in
+    each of them) and on RHEL 9's system python (3.9): install, verify, list, rollback, remove."""
+    python = python_exe(minor)
+    env = {"PYTHONPATH": f"{PROJECT / 'src'}:{PROJECT / 'installer'}", "PATH": "/usr/bin:/bin"}
     root = tmp_path / "root"
-    for args in (("install", str(bases["23p1"]), "--pro"), ("verify",), ("list", "--json")):
+    for args in (
+        ("install", str(bases["23p1"]), "--pro"),
+        ("install", str(bases["23p2"])),
+        ("verify",),
+        ("list", "--json"),
+        ("rollback", "2023.06"),
+        ("remove", "2023.06.2"),
+    ):
         proc = subprocess.run(
-            [str(python39), "-m", "acc_py_install", *args, "--root", str(root)],
+            [str(python), "-m", "acc_py_install", *args, "--root", str(root)],
             capture_output=True, text=True, env=env, check=False, timeout=60,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
     assert patch_of(root, "pro") == 1
+    assert [t.name for t in (root / "base").glob("._*")] == ["._2023.06.1"]
 
 
 # --- hostile and broken input ------------------------------------------------------------------
@@ -316,7 +335,7 @@ def test_hostile_archive_refused_and_nothing_written(
     capsys.readouterr()
     code = cli("install", str(_hostile(tmp_path / "dist", HOSTILE[case])), root=root)
     err = capsys.readouterr().err
-    assert code in (4, 6), err
+    assert code in (ArchiveError.exit_code, MetadataError.exit_code), err
     assert one_error(err), err
     assert sorted(os.listdir(root / "base")) == before
     assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()
@@ -352,8 +371,10 @@ def _broken(bases: dict[str, Path], tmp: Path, how: str) -> Path:
 @pytest.mark.parametrize(
     ("how", "code"),
     [
-        ("truncated", 4), ("corrupt", 4), ("wrong checksum", 3), ("no checksum", 3),
-        ("renamed", 6), ("foreign platform", 6), ("other arch", 6),
+        ("truncated", ArchiveError.exit_code), ("corrupt", ArchiveError.exit_code),
+        ("wrong checksum", ChecksumError.exit_code), ("no checksum", ChecksumError.exit_code),
+        ("renamed", MetadataError.exit_code), ("foreign platform", MetadataError.exit_code),
+        ("other arch", MetadataError.exit_code),
     ],
 )  # fmt: skip
 def test_broken_tarball_refused(
@@ -488,7 +509,7 @@ def test_lock_waits_then_times_out_and_breaks_stale(bases: dict[str, Path], tmp_
     root = tmp_path / "root"
     _fake_lock(root, os.getpid(), time.time())  # a live holder: this test process
     proc = run_cli("install", str(bases["23p1"]), "--timeout", "1", root=root)
-    assert proc.returncode == 7
+    assert proc.returncode == LockError.exit_code
     assert proc.stderr.count("waiting for the lock held by alice@") == 1
     assert "pid" in proc.stderr and "since" in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith("error: ")
@@ -588,7 +609,7 @@ def test_full_disk_fails_cleanly(
     assert cli("install", str(p1), "--pro", root=root) == 0
     before = sorted(os.listdir(root / "base"))
     capsys.readouterr()
-    assert cli("install", str(p2), root=root) == 8
+    assert cli("install", str(p2), root=root) == SpaceError.exit_code
     err = capsys.readouterr().err
     assert "no space left" in err and one_error(err), err
     assert sorted(os.listdir(root / "base")) == before

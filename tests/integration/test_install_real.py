@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from acc_py_install.cli import main
-from acc_py_install.record import write_record
 from conftest import untar
 
 from accpy_builder.pack import pack
+from accpy_core.record import write_record
 
 pytestmark = pytest.mark.slow
 

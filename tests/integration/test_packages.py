@@ -18,14 +18,14 @@ import pytest
 from conftest import PROJECT, python_prefix
 
 from accpy_builder.bytecode import compile_bytecode
-from accpy_builder.errors import PackagesError
 from accpy_builder.packages import (
     fill_wheelhouse,
     install_packages,
     manylinux_platforms,
 )
-from accpy_builder.plan import PackagePin
-from accpy_builder.proc import clean_env
+from accpy_core.errors import PackagesError
+from accpy_core.proc import clean_env
+from accpy_manifest import PackagePin
 
 PLATFORM = "manylinux_2_28_x86_64"
 DATA = PROJECT / "tests" / "data"

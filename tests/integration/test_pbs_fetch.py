@@ -18,22 +18,18 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import local_pythons
+from conftest import python_prefix
 from pbs_mirror import make_pbs_mirror
 
 from accpy_builder.download import fetch, sha256_file
-from accpy_builder.errors import ArchiveError, ChecksumError, SourceError
 from accpy_builder.interpreter.pbs import obtain_pbs
-from accpy_builder.plan import PBS_GITHUB, PbsAsset
-from accpy_builder.proc import clean_env
+from accpy_core.errors import ArchiveError, ChecksumError, SourceError
+from accpy_core.proc import clean_env
+from accpy_manifest import PBS_GITHUB, PbsAsset
 
 
-def _pick(*minors: str) -> tuple[str, Path]:
-    for minor in minors:
-        prefix = local_pythons().get(minor)
-        if prefix is not None:
-            return minor, prefix
-    pytest.skip(f"no CPython {' or '.join(minors)} on this machine")
+def _pick(minor: str) -> tuple[str, Path]:
+    return minor, python_prefix(minor)
 
 
 def _full_version(prefix: Path, minor: str) -> str:
@@ -64,7 +60,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def install_only(mirror: Path) -> Built:
-    minor, prefix = _pick("3.11", "3.12", "3.13", "3.10", "3.9")
+    minor, prefix = _pick("3.11")
     asset = make_pbs_mirror(
         mirror, prefix, flavor="install_only", python_version=_full_version(prefix, minor)
     )
@@ -73,7 +69,7 @@ def install_only(mirror: Path) -> Built:
 
 @pytest.fixture(scope="session")
 def full(mirror: Path) -> Built:
-    minor, prefix = _pick("3.7", "3.9", "3.10", "3.11")
+    minor, prefix = _pick("3.7")
     asset = make_pbs_mirror(
         mirror, prefix, flavor="full", python_version=_full_version(prefix, minor)
     )

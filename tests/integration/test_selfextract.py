@@ -10,6 +10,7 @@ bases (a tiny tree packed by the builder's own pack stage) cover patch releases,
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -19,13 +20,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import in_base
+from conftest import PROJECT, REQUIRED_PYTHONS, in_base, python_exe, python_prefix
 
 from accpy_builder.pack import pack
 from accpy_builder.selfextract import write_installer
+from accpy_core.errors import (
+    AccPyError,
+    ChecksumError,
+    LockError,
+    MetadataError,
+    RefusedError,
+    SpaceError,
+    UsageError,
+)
 
 try:  # the record module moved from the builder into the installer package
-    from acc_py_install.record import RECORD_NAME, compare_record, read_record, write_record
+    from accpy_core.record import RECORD_NAME, compare_record, read_record, write_record
 except ImportError:  # pragma: no cover - older tree
     from accpy_builder.record import (  # type: ignore[no-redef]
         RECORD_NAME,
@@ -49,6 +59,10 @@ TOOLS = (
 # --- helpers ---------------------------------------------------------------------------------
 
 
+#: the Python of the fake bases (their installer runs on it); see test_hand_over_on_every_python
+FAKE_PYTHON = "3.11"
+
+
 def fake_base(
     work: Path,
     *,
@@ -56,22 +70,30 @@ def fake_base(
     platform: str = "manylinux_2_17_x86_64",
     status: str = "supported",
     filler: int = 0,
+    minor: str = FAKE_PYTHON,
 ) -> Path:
     """A tiny base tarball made by the builder's pack stage: ACC-PY.json, ACC-PY.RECORD,
-    a ``bin/python`` sh script, ``setup.sh`` and ``filler`` bytes of zeros (they compress)."""
-    tree = work / f"tree-{patch}-{platform}-{filler}"
+    ``setup.sh``, ``filler`` bytes of zeros (they compress), and a real Python with the real
+    installer: ``bin/python`` is a copy of the local CPython ``minor`` (a shared build: the
+    copy runs), ``pyvenv.cfg`` points it at that CPython's standard library, and the
+    installer's packages (accpy_core, acc_py_install) are in the tree's site-packages."""
+    tree = work / f"tree-{patch}-{platform}-{filler}-{minor}"
     (tree / "bin").mkdir(parents=True)
-    (tree / "lib").mkdir()
     meta = {
         "name": "acc-py-base", "version": VERSION, "patch": patch,
         "release": f"{VERSION}.{patch}", "python": "3.11.7", "platform": platform,
         "status": status, "end_of_life": None,
     }  # fmt: skip
     (tree / "ACC-PY.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    python = tree / "bin" / "python"
-    python.write_text(f'#!/bin/sh\necho "fake python {VERSION}.{patch} $*"\n')
-    python.chmod(0o755)
+    shutil.copyfile(python_exe(minor), tree / "bin" / "python")
+    (tree / "bin" / "python").chmod(0o755)
     (tree / "bin" / "python3").symlink_to("python")
+    home = python_prefix(minor) / "bin"
+    (tree / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\n")
+    site = tree / "lib" / f"python{minor}" / "site-packages"
+    for package, source in (("accpy_core", "src"), ("acc_py_install", "installer")):
+        shutil.copytree(PROJECT / source / package, site / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     (tree / "setup.sh").write_text(f"ACC_PY_BASE_VERSION={VERSION}\nexport ACC_PY_BASE_VERSION\n")
     (tree / ".hidden").write_text("a dot file at the top\n")
     if filler:
@@ -79,8 +101,17 @@ def fake_base(
             fh.truncate(filler)
     write_record(tree)
     stem = f"acc-py-base-{VERSION}-{platform}"
-    dist = work / f"dist-{patch}-{platform}-{filler}"
+    dist = work / f"dist-{patch}-{platform}-{filler}-{minor}"
     return pack(tree, top=VERSION, dist_dir=dist, stem=stem, source_date_epoch=EPOCH).tar_gz
+
+
+def release_of(python: Path) -> str:
+    """What the base of ``python`` says it is (its ACC-PY.json), asked of that python."""
+    code = "import json, sys; print(json.load(open(sys.prefix + '/ACC-PY.json'))['release'])"
+    proc = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def installer_for(tarball: Path, dist: Path | None = None) -> Path:
@@ -266,7 +297,7 @@ def test_real_base_installation_root_then_patch(
     assert listing(base) == state
 
     older = run("bash", real_installer, "-b", "--installation-root", str(root))
-    assert older.returncode == 3
+    assert older.returncode == UsageError.exit_code
     assert "newer than this installer's" in error_line(older)
     assert listing(base) == state
     back = run("bash", real_installer, "-b", "-f", "--installation-root", str(root))
@@ -285,11 +316,11 @@ def test_installation_root_patches_and_pro(
     root = tmp_path / "r"
     base = root / "base"
     assert run(shell, fakes["p1"], "-b", "--installation-root", str(root)).returncode == 0
-    assert listing(base) == [
+    assert [p for p in listing(base) if "/lib/" not in p] == [
         "._2023.06.1", "._2023.06.1/.hidden", "._2023.06.1/ACC-PY.RECORD",
         "._2023.06.1/ACC-PY.json", "._2023.06.1/bin", "._2023.06.1/bin/python",
-        "._2023.06.1/bin/python3 -> python", "._2023.06.1/lib", "._2023.06.1/setup.sh",
-        "2023.06 -> ._2023.06.1",
+        "._2023.06.1/bin/python3 -> python", "._2023.06.1/lib", "._2023.06.1/pyvenv.cfg",
+        "._2023.06.1/setup.sh", "2023.06 -> ._2023.06.1",
     ]  # fmt: skip
     assert not compare_record(base / "._2023.06.1", read_record(base / VERSION / RECORD_NAME))
     proc = run(shell, fakes["p2"], "-b", f"--installation-root={root}", "--pro")
@@ -297,17 +328,36 @@ def test_installation_root_patches_and_pro(
     assert os.readlink(base / VERSION) == "._2023.06.2"
     assert os.readlink(base / "pro") == VERSION
     assert (base / "._2023.06.1" / "bin" / "python").exists()
-    out = subprocess.run(
-        [base / "pro" / "bin" / "python"], capture_output=True, text=True, check=False
-    )
-    assert out.stdout.strip() == "fake python 2023.06.2"
+    assert release_of(base / "pro" / "bin" / "python") == "2023.06.2"
     # an existing version name that is a plain directory is not replaced
     other = tmp_path / "other"
     (other / "base" / VERSION).mkdir(parents=True)
     refused = run(shell, fakes["p1"], "-b", "--installation-root", str(other))
-    assert refused.returncode == 3
+    assert refused.returncode == UsageError.exit_code
     assert "is not a symlink" in error_line(refused)
     assert listing(other) == ["base", "base/2023.06"]
+
+
+@pytest.mark.parametrize("minor", REQUIRED_PYTHONS)
+def test_hand_over_on_every_python(tmp_path: Path, minor: str) -> None:
+    """The installer inside the base runs on the base's own Python, whichever it is (3.7 to
+    3.14): two patch releases into a root, pro, then the same release again (a no-op handed to
+    the installed tree's own installer)."""
+    one = installer_for(fake_base(tmp_path / "one", patch=1, minor=minor))
+    two = installer_for(fake_base(tmp_path / "two", patch=2, minor=minor))
+    root = tmp_path / "r"
+    base = root / "base"
+    first = run("dash", one, "-b", "--installation-root", str(root), "--pro")
+    assert first.returncode == 0, first.stderr
+    assert "installed 2023.06.1" in first.stdout and first.stderr == ""
+    second = run("dash", two, "-b", "--installation-root", str(root))
+    assert second.returncode == 0, second.stderr
+    assert release_of(base / "pro" / "bin" / "python") == "2023.06.2"
+    again = run("dash", two, "-b", "--installation-root", str(root))
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+    assert sorted(p.name for p in base.iterdir()) == [
+        "._2023.06.1", "._2023.06.2", VERSION, "pro",
+    ], "no staging, temporary link or lock left"  # fmt: skip
 
 
 def test_deprecated_base_is_not_made_pro_without_force(
@@ -315,7 +365,7 @@ def test_deprecated_base_is_not_made_pro_without_force(
 ) -> None:
     root = tmp_path / "r"
     refused = run("dash", fakes["deprecated"], "-b", "--installation-root", str(root), "--pro")
-    assert refused.returncode == 3
+    assert refused.returncode == UsageError.exit_code
     assert "deprecated" in error_line(refused)
     assert not root.exists()
     forced = run("dash", fakes["deprecated"], "-bf", "--installation-root", str(root), "--pro")
@@ -343,7 +393,7 @@ def test_prefix_forms_and_conda_like_semantics(
     assert listing(tmp_path) == state
     # another release into a non-empty prefix: refused without -u
     refused = run(shell, fakes["p2"], "-b", "-p", str(prefix))
-    assert refused.returncode == 3
+    assert refused.returncode == RefusedError.exit_code
     assert "add -u" in error_line(refused)
     assert listing(tmp_path) == state
     # -u replaces the base, leaves no old tree or staging
@@ -356,7 +406,7 @@ def test_prefix_forms_and_conda_like_semantics(
     home.mkdir()
     (home / "thesis.tex").write_text("precious\n")
     notbase = run(shell, fakes["p1"], "-b", "-u", "-p", str(home))
-    assert notbase.returncode == 3
+    assert notbase.returncode == RefusedError.exit_code
     assert "no ACC-PY.json" in error_line(notbase)
     assert listing(home) == ["thesis.tex"]
     # an existing empty directory (a mount point, say) is filled in place
@@ -365,7 +415,7 @@ def test_prefix_forms_and_conda_like_semantics(
     into = run(shell, fakes["p1"], "-b", "-p", str(empty) + "/")
     assert into.returncode == 0, into.stderr
     assert sorted(p.name for p in empty.iterdir()) == [
-        ".hidden", "ACC-PY.RECORD", "ACC-PY.json", "bin", "lib", "setup.sh",
+        ".hidden", "ACC-PY.RECORD", "ACC-PY.json", "bin", "lib", "pyvenv.cfg", "setup.sh",
     ]  # fmt: skip
 
 
@@ -465,7 +515,7 @@ def test_corrupt_payload_refused_before_writing(
     target.mkdir()
     for form in (["-p", str(target / "prefix")], ["--installation-root", str(target / "root")]):
         proc = run(shell, bad, "-b", *form, path=tools)
-        assert proc.returncode == 4, proc.stderr
+        assert proc.returncode == ChecksumError.exit_code, proc.stderr
         assert "sha256" in error_line(proc) and "download it again" in error_line(proc)
         assert listing(target) == [], "nothing may be written for a corrupt payload"
     # the intact installer works with the same tools: no python, no sha256sum for openssl
@@ -478,7 +528,7 @@ def test_truncated_installer_refused(fakes: dict[str, Path], tmp_path: Path) -> 
     short = tmp_path / "short.sh"
     short.write_bytes(fakes["p1"].read_bytes()[:-100])
     proc = run("dash", short, "-b", "-p", str(tmp_path / "p"))
-    assert proc.returncode == 4
+    assert proc.returncode == ChecksumError.exit_code
     assert "truncated" in error_line(proc)
     assert not (tmp_path / "p").exists()
 
@@ -488,7 +538,7 @@ def test_glibc_too_old_refused_unless_forced(
     fakes: dict[str, Path], tmp_path: Path, shell: str
 ) -> None:
     proc = run(shell, fakes["glibc"], "-b", "-p", str(tmp_path / "p"))
-    assert proc.returncode == 5
+    assert proc.returncode == MetadataError.exit_code
     line = error_line(proc)
     assert "needs glibc >= 2.99" in line and "this host has glibc 2." in line
     assert listing(tmp_path) == []
@@ -500,11 +550,11 @@ def test_glibc_too_old_refused_unless_forced(
 @pytest.mark.parametrize(
     ("getconf", "ldd", "code"),
     [
-        ("echo glibc 2.12", None, 5),  # getconf answers: too old for 2.17
+        ("echo glibc 2.12", None, MetadataError.exit_code),  # getconf answers: too old for 2.17
         ("echo glibc 2.17", None, 0),
         ("exit 1", "echo 'ldd (GNU libc) 2.31'", 0),  # getconf fails: ldd --version
-        ("exit 1", "echo 'ldd (Debian GLIBC 2.16-1) 2.16'", 5),
-        ("exit 1", "echo 'musl libc (x86_64)' >&2; exit 1", 5),  # no glibc at all
+        ("exit 1", "echo 'ldd (Debian GLIBC 2.16-1) 2.16'", MetadataError.exit_code),
+        ("exit 1", "echo 'musl libc (x86_64)' >&2; exit 1", MetadataError.exit_code),  # no glibc
     ],
 )
 def test_glibc_detection(
@@ -532,7 +582,7 @@ def test_disk_space_on_a_small_tmpfs(fakes: dict[str, Path], tmp_path: Path) -> 
         for shell in SHELLS:
             for form in (["-p", str(small / "p")], ["--installation-root", str(small / "r")]):
                 proc = run(shell, fakes["big"], "-b", *form)
-                assert proc.returncode == 6, proc.stderr
+                assert proc.returncode == SpaceError.exit_code, proc.stderr
                 line = error_line(proc)
                 assert "not enough disk space" in line and f"needs {need} KiB" in line
                 assert listing(small) == []
@@ -542,10 +592,9 @@ def test_disk_space_on_a_small_tmpfs(fakes: dict[str, Path], tmp_path: Path) -> 
                                 'echo "tmpfs 99999999 0 99999999 0% /x"')  # fmt: skip
         for form in (["-p", str(small / "p")], ["--installation-root", str(small / "r")]):
             proc = run("dash", fakes["big"], "-b", *form, path=tools)
-            assert proc.returncode == 7, proc.stderr
+            assert proc.returncode == AccPyError.exit_code, proc.stderr
             assert "unpacking into" in error_line(proc)
-            assert listing(small) in ([], ["r", "r/base"]), listing(small)
-        shutil.rmtree(small / "r")
+            assert listing(small) == [], "the staging and the directories made for it go"
         # a small base fits
         ok = run("dash", fakes["p1"], "-b", "-p", str(small / "p"))
         assert ok.returncode == 0, ok.stderr
@@ -567,7 +616,7 @@ def test_failure_while_unpacking_leaves_nothing(
     assert run(shell, fakes["p1"], "-b", "--installation-root", str(root)).returncode == 0
     state = listing(root)
     proc = run(shell, fakes["p2"], "-b", "--installation-root", str(root), path=tools)
-    assert proc.returncode == 7, proc.stderr
+    assert proc.returncode == AccPyError.exit_code, proc.stderr
     assert "gzip" in error_line(proc)
     assert listing(root) == state, "no staging, no lock, 2023.06 still on patch 1"
     # -u on a prefix: the old base stays
@@ -575,21 +624,21 @@ def test_failure_while_unpacking_leaves_nothing(
     assert run(shell, fakes["p1"], "-b", "-p", str(prefix)).returncode == 0
     state = listing(tmp_path / "p")
     proc = run(shell, fakes["p2"], "-b", "-u", "-p", str(prefix), path=tools)
-    assert proc.returncode == 7
+    assert proc.returncode == AccPyError.exit_code
     assert listing(tmp_path / "p") == state
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p", "r", "tools"]
 
 
 def test_lock_shared_with_acc_py_install(fakes: dict[str, Path], tmp_path: Path) -> None:
-    lock_mod = pytest.importorskip("acc_py_install.lock")
+    lock_mod = importlib.import_module("accpy_core.lock")
     root = tmp_path / "r"
     base = root / "base"
     base.mkdir(parents=True)
     with lock_mod.RootLock(base, timeout=5):
         proc = run("dash", fakes["p1"], "-b", "--installation-root", str(root), "--timeout", "1")
-        assert proc.returncode == 8, proc.stderr
+        assert proc.returncode == LockError.exit_code, proc.stderr
         assert "gave up after 1 s" in error_line(proc)
-        assert "waiting for the lock" in proc.stdout
+        assert "waiting for the lock" in proc.stderr  # a warning of acc-py-install's
         assert sorted(p.name for p in base.iterdir()) == [".lock"]
     # a stale lock: its owner ran on this host and is gone
     dead = subprocess.run(

@@ -18,7 +18,7 @@ import pytest
 from conftest import PROJECT, python_prefix
 
 from accpy_builder.inject import inject
-from accpy_builder.plan import BaseSpec, PbsAsset, Site
+from accpy_manifest import BaseSpec, PbsAsset, Site
 
 INDEX = "http://127.0.0.1:9/simple/"
 MINOR = "3.11"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from acc_py_install.archive import safe_extract
-from acc_py_install.errors import ArchiveError
+
+from accpy_core.archive import safe_extract
+from accpy_core.errors import ArchiveError
 
 Member = tuple[tarfile.TarInfo, bytes | None]
 

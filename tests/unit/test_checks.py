@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from accpy_builder.checks import check_elves, check_modes_and_links, check_no_build_paths
-from accpy_builder.errors import CheckError, ManifestError
 from accpy_builder.relocate import patchelf
+from accpy_core.errors import CheckError, ManifestError
 
 SYSTEM_TOOL = Path(shutil.which("true") or "/bin/true").resolve()
 

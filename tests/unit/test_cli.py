@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, run_builder
 
+from accpy_core.errors import ManifestError, SourceError
+
 
 def test_help_lists_the_commands() -> None:
     proc = run_builder("--help")
@@ -43,12 +45,12 @@ def test_manifest_lists_every_base() -> None:
         (["base", "2023.06", "--platform", "manylinux_2_99_x86_64"], "unknown platform tag"),
     ],
 )
-def test_bad_input_is_one_line_with_exit_code_2(
+def test_bad_input_is_one_line_with_its_exit_code(
     args: list[str], needle: str, tmp_path: Path
 ) -> None:
     proc = run_builder(*args, "--manifest", str(PROJECT / "versions.yaml"), "--work-dir",
                        str(tmp_path / "b"), "--dist-dir", str(tmp_path / "d"))  # fmt: skip
-    assert proc.returncode == 2
+    assert proc.returncode == ManifestError.exit_code
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
     assert "Traceback" not in proc.stderr
@@ -60,13 +62,13 @@ def test_adopting_a_directory_that_is_not_a_prefix(tmp_path: Path) -> None:
         "--interpreter", str(tmp_path), "--work-dir", str(tmp_path / "b"),
         "--dist-dir", str(tmp_path / "d"),
     )  # fmt: skip
-    assert proc.returncode == 3
+    assert proc.returncode == SourceError.exit_code
     assert "is not a CPython install prefix" in proc.stderr and "INTERPRETER=auto" in proc.stderr
 
 
 def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
     proc = run_builder("-v", "base", "2023.6", "--manifest", str(PROJECT / "versions.yaml"))
-    assert proc.returncode == 2 and "Traceback" in proc.stderr
+    assert proc.returncode == ManifestError.exit_code and "Traceback" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -83,16 +85,16 @@ def test_overrides_are_validated(option: str, value: str, needle: str, tmp_path:
         "--interpreter", "auto", "--work-dir", str(tmp_path / "b"),
         "--dist-dir", str(tmp_path / "d"),
     )  # fmt: skip
-    assert proc.returncode == 2 and needle in proc.stderr
+    assert proc.returncode == ManifestError.exit_code and needle in proc.stderr
     assert not (tmp_path / "b").exists()  # refused before any work
 
 
 def test_unsafe_values_never_reach_the_base_files() -> None:
     import dataclasses
 
-    from accpy_builder.errors import InjectError
     from accpy_builder.inject import template_values
-    from accpy_builder.manifest import load_manifest
+    from accpy_core.errors import InjectError
+    from accpy_manifest import load_manifest
 
     manifest = load_manifest(PROJECT / "versions.yaml")
     site = dataclasses.replace(manifest.site, index_url='https://host/simple/"; import os; "')

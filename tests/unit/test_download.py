@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accpy_builder.download import file_name
-from accpy_builder.errors import SourceError
+from accpy_core.errors import SourceError
 
 
 def test_file_name_is_the_percent_decoded_last_component() -> None:

@@ -1,4 +1,4 @@
-"""inject(): recipes placed in a tree, templates rendered, modes, symlinks and refusals."""
+"""inject(): the payload table placed in a tree, templates rendered, modes, symlinks, refusals."""
 
 from __future__ import annotations
 
@@ -6,14 +6,27 @@ import configparser
 import datetime as dt
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
 
-from accpy_builder.errors import BuildError
-from accpy_builder.inject import InjectError, inject, render, template_values
-from accpy_builder.plan import BaseSpec, PbsAsset, Site
+from accpy_builder.inject import (
+    PAYLOAD,
+    Copy,
+    InjectError,
+    Item,
+    Package,
+    Symlink,
+    Template,
+    check_payload,
+    inject,
+    render,
+    template_values,
+)
+from accpy_builder.resources import recipe_names
+from accpy_core.errors import AccPyError
+from accpy_manifest import BaseSpec, PbsAsset, Site
 
 BASE = BaseSpec(
     version="2023.06",
@@ -29,6 +42,7 @@ SITE = Site(
     usage_collector="10.0.0.1:5000",
     install_root="/acc",
 )
+VALUES = template_values(BASE, SITE)
 
 
 def mode(p: Path) -> int:
@@ -44,19 +58,17 @@ def tree(tmp_path: Path) -> Path:
     return t
 
 
-def project(tmp_path: Path, files: dict[str, str], setup: str = "echo @VERSION@\n") -> Path:
-    proj = tmp_path / "project"
-    (proj / "recipes").mkdir(parents=True)
-    (proj / "setup.sh.in").write_text(setup)
-    for rel, text in files.items():
-        path = proj / "recipes" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return proj
+def place(tree: Path, payload: Sequence[Item], files: dict[str, str]) -> list[Path]:
+    """inject ``payload`` with recipes read from ``files`` (name -> text)."""
+
+    def read(name: str) -> bytes:
+        return files[name].encode()
+
+    return inject(tree, VALUES, "3.11", payload=payload, read_recipe=read)
 
 
 def test_render_every_token() -> None:
-    values = template_values(BASE, SITE)
+    values = VALUES
     text = "".join(f"{k}=@{k}@\n" for k in values)
     out = render(text, values, "x.in")
     assert "VERSION=2023.06\n" in out
@@ -83,22 +95,28 @@ def test_ordinary_at_signs_are_left_alone() -> None:
     )
 
 
-def test_unknown_token_names_file_and_line(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"motd.in": "line one\nversion @VERSON@\n"})
+def test_unknown_token_names_file_and_line(tree: Path) -> None:
     with pytest.raises(InjectError) as err:
-        inject(tree, BASE, SITE, proj)
+        place(tree, [Template("motd", "motd.in")], {"motd.in": "line one\nversion @VERSON@\n"})
     msg = str(err.value)
-    assert f"{proj}/recipes/motd.in:2:" in msg
+    assert "motd.in:2:" in msg
     assert "@VERSON@" in msg
     assert "did you mean @VERSION@" in msg
-    assert isinstance(err.value, BuildError)
+    assert isinstance(err.value, AccPyError)
 
 
-def test_copied_verbatim_and_modes(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"share/doc/raw.txt": "keep @VERSION@ as is\n", "bin/acc-py": "#!x\n"})
-    (proj / "recipes" / "bin" / "acc-py").chmod(0o700)
-    (proj / "recipes" / "share" / "doc" / "raw.txt").chmod(0o600)
-    written = inject(tree, BASE, SITE, proj)
+def test_copied_verbatim_and_modes(tree: Path) -> None:
+    payload = [
+        Copy("share/doc/raw.txt", "raw.txt"),
+        Copy("bin/acc-py", "acc-py", mode=0o755),
+        Template("setup.sh", "setup.sh.in"),
+    ]
+    files = {
+        "raw.txt": "keep @VERSION@ as is\n",
+        "acc-py": "#!x\n",
+        "setup.sh.in": "echo @VERSION@\n",
+    }
+    written = place(tree, payload, files)
     assert set(written) == {Path("share/doc/raw.txt"), Path("bin/acc-py"), Path("setup.sh")}
     assert (tree / "share/doc/raw.txt").read_text() == "keep @VERSION@ as is\n"
     assert mode(tree / "share/doc/raw.txt") == 0o644
@@ -109,28 +127,27 @@ def test_copied_verbatim_and_modes(tmp_path: Path, tree: Path) -> None:
     assert mode(tree / "setup.sh") == 0o644
 
 
-def test_path_segments(tmp_path: Path, tree: Path) -> None:
-    proj = project(
-        tmp_path, {"@stdlib@/X.in": "@PYTHON_VERSION@", "@purelib@/hook.pth": "import x"}
-    )
-    written = inject(tree, BASE, SITE, proj)
+def test_stdlib_and_purelib_destinations(tree: Path) -> None:
+    payload = [Template("{stdlib}/X", "X.in"), Copy("{purelib}/hook.pth", "hook.pth")]
+    written = place(tree, payload, {"X.in": "@PYTHON_VERSION@", "hook.pth": "import x"})
     assert Path("lib/python3.11/X") in written
     assert (tree / "lib/python3.11/X").read_text() == "3.11"
     assert (tree / "lib/python3.11/site-packages/hook.pth").read_text() == "import x"
 
 
-def test_unknown_path_segment(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"@platlib@/x": ""})
-    with pytest.raises(InjectError, match="unknown path segment @platlib@"):
-        inject(tree, BASE, SITE, proj)
+def test_destinations_stay_in_the_tree(tree: Path) -> None:
+    with pytest.raises(InjectError, match="leaves the tree"):
+        place(tree, [Copy("../x", "x")], {"x": ""})
+    with pytest.raises(InjectError, match="unknown placeholder 'platlib'"):
+        place(tree, [Copy("{platlib}/x", "x")], {"x": ""})
 
 
-def test_symlinks_are_reproduced(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"pip.conf.in": "[global]\nindex-url = @INDEX_URL@\n"})
-    link_dir = proj / "recipes" / "etc" / "xdg" / "pip"
-    link_dir.mkdir(parents=True)
-    (link_dir / "pip.conf").symlink_to("../../../pip.conf")
-    inject(tree, BASE, SITE, proj)
+def test_symlinks(tree: Path) -> None:
+    payload = [
+        Template("pip.conf", "pip.conf.in"),
+        Symlink("etc/xdg/pip/pip.conf", "../../../pip.conf"),
+    ]
+    place(tree, payload, {"pip.conf.in": "[global]\nindex-url = @INDEX_URL@\n"})
     link = tree / "etc/xdg/pip/pip.conf"
     assert link.is_symlink()
     assert os.readlink(link) == "../../../pip.conf"
@@ -138,44 +155,53 @@ def test_symlinks_are_reproduced(tmp_path: Path, tree: Path) -> None:
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../outside"])
-def test_unsafe_symlinks_refused(tmp_path: Path, tree: Path, target: str) -> None:
-    proj = project(tmp_path, {})
-    (proj / "recipes" / "etc").mkdir()
-    (proj / "recipes" / "etc" / "link").symlink_to(target)
+def test_unsafe_symlinks_refused(tree: Path, target: str) -> None:
     with pytest.raises(InjectError, match=r"symlink|outside"):
-        inject(tree, BASE, SITE, proj)
+        place(tree, [Symlink("etc/link", target)], {})
 
 
-def test_refuses_to_overwrite_the_interpreter(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"bin/python3.11": "evil"})
+def test_refuses_to_overwrite_the_interpreter(tree: Path) -> None:
     with pytest.raises(InjectError, match=r"would overwrite bin/python3\.11"):
-        inject(tree, BASE, SITE, proj)
+        place(tree, [Copy("bin/python3.11", "evil")], {"evil": "evil"})
     assert (tree / "bin/python3.11").read_text() == "#!/bin/sh\n"
 
 
-def test_two_recipes_for_one_destination(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"a.conf": "", "a.conf.in": ""})
-    with pytest.raises(InjectError, match=r"both produce a\.conf"):
-        inject(tree, BASE, SITE, proj)
+def test_two_entries_for_one_destination(tree: Path) -> None:
+    payload = [Copy("a.conf", "a.conf"), Template("a.conf", "a.conf.in")]
+    with pytest.raises(InjectError, match=r"two entries of the payload write a\.conf"):
+        place(tree, payload, {"a.conf": "", "a.conf.in": ""})
 
 
-def test_pycache_ignored_and_setup_required(tmp_path: Path, tree: Path) -> None:
-    proj = project(tmp_path, {"__pycache__/x.pyc": "", "tool.pyc": ""})
-    assert inject(tree, BASE, SITE, proj) == [Path("setup.sh")]
-    (proj / "setup.sh.in").unlink()
-    with pytest.raises(InjectError, match=r"setup\.sh\.in is missing"):
-        inject(tree, BASE, SITE, proj)
+def test_every_recipe_is_in_the_table_and_every_entry_exists() -> None:
+    check_payload(PAYLOAD, recipe_names())  # the real table and recipes agree
+    with pytest.raises(InjectError, match=r"in no entry of inject\.PAYLOAD"):
+        check_payload(PAYLOAD, [*recipe_names(), "forgotten.conf"])
+    with pytest.raises(InjectError, match=r"do not exist: gone\.in"):
+        check_payload([*PAYLOAD, Template("x", "gone.in")], recipe_names())
 
 
-# ---- the project's own recipes ------------------------------------------------------------------
+def test_packages_are_copied_as_sources(tree: Path) -> None:
+    written = place(tree, [Package("{purelib}/accpy_core", "accpy_core")], {})
+    core = tree / "lib/python3.11/site-packages/accpy_core"
+    assert Path("lib/python3.11/site-packages/accpy_core/errors.py") in written
+    assert (core / "__init__.py").is_file() and not (core / "__pycache__").exists()
+    assert all(p.suffix == ".py" for p in core.rglob("*") if p.is_file())
 
 
-def test_project_recipes(tmp_path: Path, tree: Path) -> None:
-    written = inject(tree, BASE, SITE, PROJECT)
+# ---- the real payload ----------------------------------------------------------------------------
+
+
+def test_real_payload(tree: Path) -> None:
+    written = inject(tree, VALUES, "3.11")
     for rel in (
         "pip.conf",
         "etc/xdg/pip/pip.conf",
         "lib/python3.11/EXTERNALLY-MANAGED",
+        "lib/python3.11/sitecustomize.py",
+        "lib/python3.11/site-packages/acc_py/cli.py",
+        "lib/python3.11/site-packages/acc_py_install/install.py",
+        "lib/python3.11/site-packages/accpy_core/lock.py",
+        "bin/acc-py",
         "setup.sh",
         "setup.csh",
     ):
@@ -196,4 +222,5 @@ def test_project_recipes(tmp_path: Path, tree: Path) -> None:
         assert "@VERSION@" not in text
         assert "=>  Acc-Py base 2023.06 is now active within this shell." in text
         assert mode(tree / rel) == 0o644
+    assert mode(tree / "bin/acc-py") == 0o755
     assert written == sorted(written)

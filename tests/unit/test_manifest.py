@@ -12,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from accpy_builder.errors import ManifestError
-from accpy_builder.manifest import get_base, load_manifest, python_from_asset
-from accpy_builder.plan import DEFAULT_PLATFORM, PBS_GITHUB, Manifest
+from accpy_core.errors import ManifestError
+from accpy_manifest import (
+    DEFAULT_PLATFORM,
+    PBS_GITHUB,
+    Manifest,
+    get_base,
+    load_manifest,
+    python_from_asset,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT / "tests" / "data" / "manifests"

@@ -16,18 +16,17 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from acc_py_install.errors import RecordError
-from acc_py_install.record import (
+
+from accpy_builder import pack as pack_mod
+from accpy_builder.pack import pack
+from accpy_core.errors import ArchiveError, CheckError, RecordError
+from accpy_core.record import (
     RECORD_NAME,
     RecordEntry,
     compare_record,
     read_record,
     write_record,
 )
-
-from accpy_builder import pack as pack_mod
-from accpy_builder.errors import ArchiveError, CheckError
-from accpy_builder.pack import pack
 
 EPOCH = 1_686_000_000
 LONG_DIR = "d" * 60 + "/" + "e" * 60  # > 100 characters once under the top directory
@@ -270,7 +269,7 @@ def test_read_record_rejects_malformed(tmp_path: Path) -> None:
 def test_fifo_refused_with_offenders_listed(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     os.mkfifo(tree / "lib" / "a-fifo")
-    with pytest.raises(CheckError, match=r"lib/a-fifo \(FIFO\)"):
+    with pytest.raises(RecordError, match=r"lib/a-fifo \(FIFO\)"):  # scan_tree serves both
         do_pack(tree, tmp_path / "dist")
     with pytest.raises(RecordError, match="FIFO"):
         write_record(tree)

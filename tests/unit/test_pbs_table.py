@@ -5,8 +5,7 @@ from __future__ import annotations
 from conftest import PROJECT
 
 from accpy_builder.interpreter.pbs_table import check_asset
-from accpy_builder.manifest import load_manifest
-from accpy_builder.plan import PbsAsset
+from accpy_manifest import PbsAsset, load_manifest
 
 
 def test_every_pin_agrees_with_the_table_or_fills_a_gap() -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from accpy_builder import selfextract
-from accpy_builder.errors import ArchiveError, CheckError
 from accpy_builder.selfextract import (
     TEMPLATE,
     header_values,
@@ -28,6 +27,7 @@ from accpy_builder.selfextract import (
     render_header,
     write_installer,
 )
+from accpy_core.errors import ArchiveError, CheckError
 
 META = {"version": "2023.06", "patch": 2, "python": "3.11.7",
         "platform": "manylinux_2_28_x86_64", "status": "pro"}  # fmt: skip
@@ -49,6 +49,7 @@ def make_tarball(
     if members is None:
         members = [
             _member("2023.06", tarfile.DIRTYPE),
+            _member("2023.06/ACC-PY.RECORD", data=b"ACC-PY.RECORD,,\n"),
             _member("2023.06/ACC-PY.json", data=json.dumps(meta or META).encode()),
             _member("2023.06/bin", tarfile.DIRTYPE),
             _member("2023.06/bin/python", data=b"#!/bin/sh\n"),
@@ -106,7 +107,8 @@ def _values(**over: str) -> dict[str, str]:
         "VERSION": "2023.06", "PATCH": "2", "PYTHON": "3.11.7",
         "PLATFORM": "manylinux_2_28_x86_64", "STATUS": "pro", "GLIBC": "2.28",
         "ARCH": "x86_64", "TOP": "2023.06", "PAYLOAD_SHA256": "ab" * 32,
-        "PAYLOAD_BYTES": "12345", "UNPACKED_KIB": "4096",
+        "PAYLOAD_BYTES": "12345", "UNPACKED_KIB": "4096", "RECORD_SHA256": "cd" * 32,
+        **{name: str(kind.exit_code) for name, kind in selfextract.EXIT_CODES.items()},
     }  # fmt: skip
     values.update(over)
     return values
@@ -176,9 +178,10 @@ def test_inspect_payload(tmp_path: Path, members_gz: int) -> None:
     assert info.metadata == META
     assert info.sha256 == hashlib.sha256(tarball.read_bytes()).hexdigest()
     assert info.size == tarball.stat().st_size
-    assert info.entries == 8
-    # 3 dirs + 4 one-block files (10 000 bytes -> 3 blocks) in 4 KiB blocks, plus 1 MiB margin
-    assert info.unpacked_kib == 3 * 4 + (4 + 4 + 12) + 1024
+    assert info.entries == 9
+    # 3 dirs + 3 one-block files + 10 000 bytes (3 blocks) in 4 KiB blocks, plus 1 MiB margin
+    assert info.unpacked_kib == 3 * 4 + (4 + 4 + 4 + 12) + 1024
+    assert info.record_sha256 == hashlib.sha256(b"ACC-PY.RECORD,,\n").hexdigest()
 
 
 def test_header_values_from_metadata(tmp_path: Path) -> None:
@@ -192,15 +195,15 @@ def test_header_values_from_metadata(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("members", "message"),
     [
-        ([_member("/2023.06/x", data=b"x")], "unsafe member path"),
-        ([_member("2023.06/../x", data=b"x")], "unsafe member path"),
+        ([_member("/2023.06/x", data=b"x")], "absolute path"),
+        ([_member("2023.06/../x", data=b"x")], "path contains '..'"),
         ([_member("2023.06", tarfile.DIRTYPE), _member("other/x", data=b"x")], "two top"),
         ([_member("2023.06/l", tarfile.SYMTYPE, link="../../etc/passwd")], "leaves the tree"),
-        ([_member("2023.06/l", tarfile.SYMTYPE, link="/etc/passwd")], "leaves the tree"),
+        ([_member("2023.06/l", tarfile.SYMTYPE, link="/etc/passwd")], "symlink to absolute"),
         ([_member("2023.06/a/l", tarfile.SYMTYPE, link="../../2023.06/x")], "leaves the tree"),
         ([_member("2023.06/h", tarfile.LNKTYPE, link="2023.06/x")], "neither a file"),
-        ([_member("2023.06/f", tarfile.FIFOTYPE)], "neither a file"),
-        ([_member("2023.06/d", tarfile.CHRTYPE)], "neither a file"),
+        ([_member("2023.06/f", tarfile.FIFOTYPE)], "FIFO"),
+        ([_member("2023.06/d", tarfile.CHRTYPE)], "device node"),
         ([_member("2023.06/x", data=b"x")], "no 2023.06/ACC-PY.json"),
         ([_member("2023.06/ACC-PY.json", data=b"{not json")], "not valid JSON"),
         ([], "empty"),

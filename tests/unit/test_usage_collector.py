@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from accpy_core.errors import ConfigError, StoreError
 from accpy_usage import report
 from accpy_usage.cli import main
 from accpy_usage.record import MAX_DATAGRAM, Rejected, parse
@@ -199,8 +200,8 @@ def test_report_manifest_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     data = json.loads(capsys.readouterr().out)
     # versions.yaml: 2020.11 deprecated (end of life 2024-12-31), 2023.06 pro, 2024.12 supported
     assert {r["host"] for r in data["deprecated_hosts"]} == {"old1", "old2"}
-    assert main(["report", "--db", str(tmp_path / "missing.db")]) == 3
-    assert main(["report", "--db", str(db), "--since", "yesterday"]) == 2
+    assert main(["report", "--db", str(tmp_path / "missing.db")]) == StoreError.exit_code
+    assert main(["report", "--db", str(db), "--since", "yesterday"]) == ConfigError.exit_code
     err = capsys.readouterr().err
     assert "no such database" in err and "YYYY-MM-DD" in err
 
@@ -236,5 +237,7 @@ def test_serve_help_and_bad_listen(capsys: pytest.CaptureFixture[str], tmp_path:
         main(["serve", "--help"])
     assert info.value.code == 0
     assert "--listen" in capsys.readouterr().out
-    assert main(["serve", "--listen", "nope", "--db", str(tmp_path / "u.db")]) == 2
+    assert (
+        main(["serve", "--listen", "nope", "--db", str(tmp_path / "u.db")]) == ConfigError.exit_code
+    )
     assert "HOST:PORT" in capsys.readouterr().err

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, local_pythons
+from conftest import PROJECT, REQUIRED_PYTHONS, python_exe
 
 from accpy_builder.inject import render, template_values
-from accpy_builder.plan import BaseSpec, PbsAsset, Site
+from accpy_manifest import BaseSpec, PbsAsset, Site
 
-HOOK = PROJECT / "recipes" / "@stdlib@" / "sitecustomize.py.in"
-#: every local CPython the hook must run on (a base's Python is 3.7 to 3.14; 3.8 never was one)
-MINORS = [m for m in ("3.7", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14") if m in local_pythons()]
+HOOK = PROJECT / "recipes" / "sitecustomize.py.in"
+#: the hook runs on every base's Python (3.7 to 3.14): tested on every CPython the suite requires
+MINORS = REQUIRED_PYTHONS
 BASE = BaseSpec(
     version="2020.11",
     patch=3,
@@ -43,12 +43,9 @@ def render_hook(dest: Path, collector: str = "127.0.0.1:9") -> Path:
     return dest
 
 
-@pytest.fixture(params=MINORS or ["none"])
+@pytest.fixture(params=MINORS)
 def python(request: pytest.FixtureRequest) -> Path:
-    prefix = local_pythons().get(request.param)
-    if prefix is None:
-        pytest.skip("no local CPython 3.7+ on this machine")
-    return prefix / "bin" / f"python{request.param}"
+    return python_exe(request.param)
 
 
 class Receiver:
@@ -296,7 +293,7 @@ def test_undecodable_names_still_make_valid_json(
 def test_build_warns_about_a_named_collector(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from accpy_builder.inject import inject
+    from accpy_builder.inject import Template, inject
 
     for collector, warned in (("acc-py-usage.cern.ch:8514", True), ("10.1.2.3:8514", False),
                               ("[::1]:8514", False)):  # fmt: skip
@@ -305,7 +302,8 @@ def test_build_warns_about_a_named_collector(
         site = Site(index_url="https://x.example/simple/", usage_collector=collector,
                     install_root="/")  # fmt: skip
         caplog.clear()
-        inject(tree, BASE, site, PROJECT, bases=(BASE,))
+        hook_only = [Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in")]
+        inject(tree, template_values(BASE, site), "3.7", payload=hook_only)
         hook = (tree / "lib" / "python3.7" / "sitecustomize.py").read_text()
         assert f'or "{collector}"' in hook
         assert ("never resolves names" in caplog.text) is warned

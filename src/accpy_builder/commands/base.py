@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from accpy_core.errors import ManifestError
+from accpy_core.errors import ConfigError, ManifestError
+from accpy_core.platforms import parse_platform
 from accpy_manifest import BaseSpec, get_base, load_manifest
 
 from ..build import build
@@ -110,7 +111,15 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
     platform = args.platform or base.platform
     if platform != "auto":
-        policy_for(platform)  # a manylinux tag that auditwheel knows, or a ManifestError
+        try:
+            plat = parse_platform(platform)
+        except ConfigError:
+            plat = None
+        if plat is None or plat.family != "manylinux" or plat.arch != "x86_64":
+            raise ManifestError(
+                f"PLATFORM={platform!r} is not a tag like manylinux_2_28_x86_64; or use auto"
+            )
+        policy_for(platform)  # a tag that auditwheel knows, or a ManifestError
     source: AdoptSource | PbsSource
     if args.interpreter:
         prefix = None if args.interpreter == "auto" else Path(args.interpreter)
