@@ -96,6 +96,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_install.py
 	$(BIN)/python benchmarks/bench_venv.py
 	$(BIN)/python benchmarks/bench_usage.py
+	$(BIN)/python benchmarks/bench_failures.py
 
 clean:
 	rm -rf build dist

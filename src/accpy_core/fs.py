@@ -58,8 +58,12 @@ def fsync_dir(path: StrPath) -> None:
         os.close(fd)
 
 
-def atomic_write(path: StrPath, data: bytes | str, mode: int = 0o644) -> None:
-    """Replace ``path`` by a file holding ``data`` (text is UTF-8), in one rename."""
+def atomic_write(
+    path: StrPath, data: bytes | str, mode: int = 0o644, *, durable: bool = True
+) -> None:
+    """Replace ``path`` by a file holding ``data`` (text is UTF-8), in one rename.
+
+    ``durable``: the file and the rename are on disk (fsync) before this returns."""
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
     tmp = os.path.join(directory, f".{os.path.basename(target)}.tmp-{secrets.token_hex(4)}")
@@ -69,14 +73,16 @@ def atomic_write(path: StrPath, data: bytes | str, mode: int = 0o644) -> None:
         with open(fd, "wb", closefd=True) as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 def read_link(path: StrPath) -> str | None:

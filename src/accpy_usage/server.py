@@ -8,18 +8,25 @@ queue is full (a flood faster than the store), new datagrams are counted as ``dr
 
 :meth:`Collector.stop` (SIGTERM, SIGINT) ends the receive loop, reads what the kernel still
 holds, and lets the writer store everything accepted before :meth:`serve` returns.
+
+The collector says how far it got: :meth:`Collector.wait_stored` (in the same process), and
+``status_file``, a JSON file of the counters rewritten after every commit (for monitoring, and
+for whoever must wait until N records are stored).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from accpy_core.errors import ConfigError
+from accpy_core.fs import atomic_write
 
 from .record import MAX_DATAGRAM, Record, Rejected, parse
 from .store import Store
@@ -44,6 +51,15 @@ class Stats:
             f"rejected {sum(self.rejected.values())} ({bad}), "
             f"dropped {self.dropped}, lost {self.lost}"
         )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": dict(sorted(self.rejected.items())),
+            "dropped": self.dropped,
+            "lost": self.lost,
+        }
 
 
 def parse_listen(value: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -89,6 +105,7 @@ class Collector:
         interval: float = 0.2,
         queue_size: int = 500_000,
         stats_every: float = 60.0,
+        status_file: Path | None = None,
     ) -> None:
         self.sock = sock
         self.store = store
@@ -97,6 +114,8 @@ class Collector:
         self.queue_size = queue_size
         self.stats_every = stats_every
         self.stats = Stats()
+        self.status_file = status_file
+        self._progress = threading.Condition()
         self._queue: collections.deque[tuple[bytes, str]] = collections.deque()
         self._stopping = threading.Event()
         self._receiving_done = threading.Event()
@@ -109,6 +128,25 @@ class Collector:
     def stop(self) -> None:
         """Ask :meth:`serve` to finish (safe from a signal handler)."""
         self._stopping.set()
+
+    def wait_stored(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` records are stored (or rejected or lost: settled)."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._settled() >= count, timeout)
+
+    def _settled(self) -> int:
+        s = self.stats
+        return s.stored + s.lost + s.dropped + sum(s.rejected.values())
+
+    def _report(self) -> None:
+        """After every commit: wake the waiters, rewrite the status file."""
+        with self._progress:
+            self._progress.notify_all()
+        if self.status_file is not None:
+            try:  # advisory: not fsync'ed, and a failure to write it stops nothing
+                atomic_write(self.status_file, json.dumps(self.stats.as_dict()), durable=False)
+            except OSError as exc:
+                log.warning("cannot write the status file %s: %s", self.status_file, exc)
 
     def _accept(self, data: bytes, peer: str) -> None:
         self.stats.received += 1
@@ -191,9 +229,11 @@ class Collector:
                 records = self._take()
                 if records:
                     self._store(records)
+                self._report()
                 if len(self._queue) >= self.batch:
                     continue
             elif done:
+                self._report()
                 return
             if not done:
                 time.sleep(self.interval)

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -162,8 +161,7 @@ def test_two_builds_are_byte_identical(built: Path, index_url: str, tmp_path: Pa
 
 
 def test_manylinux_2_28_refuses_this_machines_interpreter(tmp_path: Path) -> None:
-    start = time.monotonic()
-    proc = run_builder(
+    proc = run_builder(  # how fast it refuses: benchmarks/bench_failures.py
         "base", VERSION, "--interpreter", sys.base_prefix,
         "--platform", "manylinux_2_28_x86_64", *builder_dirs(tmp_path),
     )  # fmt: skip
@@ -173,14 +171,11 @@ def test_manylinux_2_28_refuses_this_machines_interpreter(tmp_path: Path) -> Non
     assert "GLIBC_2.3" in error and "PLATFORM=auto" in error
     assert "libpython" in proc.stderr  # the offending files are listed
     assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
-    assert time.monotonic() - start < 120
 
 
 def test_no_reachable_source_fails_fast(tmp_path: Path) -> None:
-    start = time.monotonic()
+    # how fast: benchmarks/bench_failures.py
     proc = run_builder("base", VERSION, *builder_dirs(tmp_path, cache=tmp_path / "cache"))
-    elapsed = time.monotonic() - start
     assert proc.returncode == SourceError.exit_code, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert "github.com" in error and "PBS_MIRROR=" in error and "INTERPRETER=" in error
-    assert elapsed < 30

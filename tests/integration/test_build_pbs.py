@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -96,12 +95,10 @@ def test_unreachable_mirror_fails_fast(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.monotonic()
-    proc = run_builder(
+    proc = run_builder(  # how fast: benchmarks/bench_failures.py
         "base", "2023.06", "--pbs-mirror", f"http://127.0.0.1:{port}/pbs",
         *builder_dirs(tmp_path, cache=tmp_path / "cache"),
     )  # fmt: skip
     assert proc.returncode == SourceError.exit_code, proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
     assert f"127.0.0.1:{port}" in error and "PBS_MIRROR=" in error and "INTERPRETER=" in error
-    assert time.monotonic() - start < 30

@@ -179,20 +179,16 @@ def _closed_port() -> int:
 
 def test_unreachable_mirror_says_the_way_out(install_only: Built, tmp_path: Path) -> None:
     mirror_url = f"http://127.0.0.1:{_closed_port()}"
-    start = time.monotonic()
-    with pytest.raises(SourceError) as exc_info:
+    with pytest.raises(SourceError) as exc_info:  # how fast: benchmarks/bench_failures.py
         obtain_pbs(install_only.asset, mirror_url, tmp_path / "cache", tmp_path / "dest")
-    assert time.monotonic() - start < 5
     message = str(exc_info.value)
     assert install_only.asset.url(mirror_url) in message
     assert "PBS_MIRROR=" in message and "INTERPRETER=" in message
 
 
 def test_default_github_fails_fast(install_only: Built, tmp_path: Path) -> None:
-    start = time.monotonic()
-    with pytest.raises(SourceError) as exc_info:
+    with pytest.raises(SourceError) as exc_info:  # how fast: benchmarks/bench_failures.py
         obtain_pbs(install_only.asset, PBS_GITHUB, tmp_path / "cache", tmp_path / "dest")
-    assert time.monotonic() - start < 15
     assert "github.com" in str(exc_info.value) and "PBS_MIRROR=" in str(exc_info.value)
 
 

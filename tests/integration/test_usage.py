@@ -4,6 +4,7 @@ collector (``acc-py-usage serve``) as a subprocess on 127.0.0.1; PostgreSQL when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import untar
@@ -35,6 +37,25 @@ class Serve:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def status_file(self) -> Path:
+        return self.log.with_name("status.json")
+
+    def wait_stored(self, count: int, timeout: float = 60) -> None:
+        """Until the collector's status file says ``count`` records are stored (or settled:
+        rejected, lost); the collector rewrites it after every commit."""
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                status = json.loads(self.status_file.read_text())
+            settled = sum(status.get(k, 0) for k in ("stored", "lost", "dropped"))
+            if settled + sum(status.get("rejected", {}).values()) >= count:
+                return
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.02)
+        raise AssertionError(f"not {count} records stored in {timeout} s: {status}")
+
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(timeout=60) == 0
@@ -46,7 +67,7 @@ def serve(tmp: Path, db: str) -> Serve:
     with log.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "accpy_usage.cli", "serve", "--listen", "127.0.0.1:0",
-             "--db", db],
+             "--db", db, "--status-file", str(tmp / "status.json")],
             stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -128,8 +149,8 @@ def test_base_and_venvs_send_the_right_records(base: Path, tmp_path: Path) -> No
         proc = run([py, *args], {**env, **extra})
         assert (proc.returncode, proc.stderr) == (0, "")
         silent.append(int(proc.stdout))
-    time.sleep(0.3)
-    log = collector.stop()
+    collector.wait_stored(7)  # 2 `python -m venv`, 3 scripts, the mark, json.tool
+    log = collector.stop()  # what still arrives before the stop is stored too: none may
     assert "rejected 0" in log and "lost 0" in log
 
     records = rows(tmp_path / "usage.db")
@@ -156,7 +177,7 @@ def test_acc_py_venv(base: Path, tmp_path: Path) -> None:
     made = run([str(acc_py), "venv", str(tmp_path / "v")], env)
     assert made.returncode == 0, made.stderr
     proc = run([str(tmp_path / "v" / "bin" / "python"), "-c", "import os; print(os.getpid())"], env)
-    time.sleep(0.3)
+    collector.wait_stored(2)  # acc-py itself, then the venv's python
     collector.stop()
     (r,) = [r for r in rows(tmp_path / "usage.db") if r["pid"] == int(proc.stdout)]
     assert r["venv"] == str(tmp_path / "v")
@@ -202,19 +223,18 @@ def test_faults_change_nothing(base: Path, tmp_path: Path) -> None:
 
 
 def test_read_only_base(base: Path, tmp_path: Path) -> None:
-    if os.getuid() != 0 or not shutil.which("mount"):
-        pytest.skip("a read-only bind mount needs root")
+    assert os.getuid() == 0 and shutil.which("mount"), "a read-only bind mount needs root"
     ro = tmp_path / "ro"
     ro.mkdir()
-    if run(["mount", "--bind", str(base), str(ro)], {}).returncode != 0:
-        pytest.skip("mount --bind is not permitted here")
+    bound = run(["mount", "--bind", str(base), str(ro)], {})
+    assert bound.returncode == 0, f"mount --bind is not permitted here: {bound.stderr}"
     try:
         assert run(["mount", "-o", "remount,bind,ro", str(ro)], {}).returncode == 0
         collector = serve(tmp_path, str(tmp_path / "usage.db"))
         env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
         proc = run([str(ro / "bin" / "python3"), "-c", "import os; print(os.getpid())"], env)
         assert (proc.returncode, proc.stderr) == (0, "")
-        time.sleep(0.3)
+        collector.wait_stored(1)
         collector.stop()
         assert [r["pid"] for r in rows(tmp_path / "usage.db")] == [int(proc.stdout)]
     finally:
@@ -292,7 +312,7 @@ def test_postgresql_store_and_report(postgres: str, base: Path, tmp_path: Path) 
         assert run([str(base / "bin" / "python3"), "-c", "pass"], env).returncode == 0
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.sendto(b"garbage", ("127.0.0.1", collector.port))
-    time.sleep(0.3)
+    collector.wait_stored(4)
     log = collector.stop()
     assert "stored 3, rejected 1" in log
     out = run([sys.executable, "-m", "accpy_usage.cli", "report", "--db", postgres,

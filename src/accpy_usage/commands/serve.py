@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from pathlib import Path
 from types import FrameType
 
 from ..server import Collector, bind
@@ -38,13 +39,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="log the counters this often (default %(default)s)",
     )
+    parser.add_argument(
+        "--status-file",
+        type=Path,
+        metavar="FILE.json",
+        help="keep the counters (received, stored, rejected, dropped, lost) in this JSON file, "
+        "rewritten after every commit: for monitoring, or to wait until N records are stored",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     try:
         sock = bind(args.listen)
-        collector = Collector(sock, store, batch=args.batch, stats_every=args.stats_every)
+        collector = Collector(
+            sock, store, batch=args.batch, stats_every=args.stats_every,
+            status_file=args.status_file,
+        )  # fmt: skip
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("%s: storing what was received, then stopping", signal.Signals(signum).name)
