@@ -18,7 +18,6 @@ named ``acc-py-base-<version>-<platform>.tar.gz`` (or ``.tar.zst``), with its ``
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MetadataError, UsageError
-from .fs import read_link, switch_symlink
+from .fs import read_json_object, read_link, switch_symlink
 from .versions import PRO, VERSION_PATTERN, is_version
 
 DEFAULT_ROOT = "/acc/local/share/python/acc-py"
@@ -95,14 +94,7 @@ def parse_tarball_name(name: str) -> TarballName:
 
 def read_metadata(tree: Path) -> dict[str, Any]:
     """The ``ACC-PY.json`` of a base tree, as a dict."""
-    path = tree / METADATA_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MetadataError(f"cannot read {path}: {exc}; is this an Acc-Py base tree?") from exc
-    if not isinstance(data, dict):
-        raise MetadataError(f"{path} is not a JSON object; is this an Acc-Py base tree?")
-    return data
+    return read_json_object(tree / METADATA_NAME, MetadataError, "is this an Acc-Py base tree?")
 
 
 @dataclass(frozen=True)

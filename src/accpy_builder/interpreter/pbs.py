@@ -12,7 +12,6 @@ directory. Two archive layouts are understood:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -23,6 +22,7 @@ from typing import Any
 
 from accpy_core.archive import safe_extract
 from accpy_core.errors import ArchiveError, ChecksumError, SourceError
+from accpy_core.fs import read_json_object
 from accpy_manifest import PbsAsset
 
 from ..download import fetch
@@ -123,10 +123,4 @@ def _find_prefix(tree: Path, archive: Path) -> tuple[Path, dict[str, Any] | None
 
 
 def _read_python_json(path: Path, archive: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArchiveError(f"{archive}: python/PYTHON.json is unreadable: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ArchiveError(f"{archive}: python/PYTHON.json is not a JSON object")
-    return data
+    return read_json_object(path, ArchiveError, f"{archive} is not a usable PBS full archive")
