@@ -1,4 +1,5 @@
 """``python -m acc_py``: the same as the ``acc-py`` command."""
+
 import sys
 
 from acc_py.cli import main

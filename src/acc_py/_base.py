@@ -1,50 +1,40 @@
-"""What every verb shares: the error classes, the current base, running a command.
+"""What every verb shares: the current base, described by its ``ACC-PY.json``.
 
-Standard library only, Python 3.7+. Kept light: ``acc-py venv`` imports only this module and
-``venv``; ``json`` is imported when the manifest's list of bases is first needed.
+Standard library and the light core modules only (:mod:`accpy_core.errors`,
+:mod:`accpy_core.names`), Python 3.7+. Kept light, as ``acc-py venv`` imports only this module
+and :mod:`acc_py.venv`: ``json`` is the one import that costs anything. Not ``typing`` (see
+``TYPE_CHECKING`` below), nor :mod:`accpy_core.layout`, whose imports (dataclasses, pathlib,
+secrets, shutil, ...) would cost more than the rest of ``acc-py venv``.
 """
+
+from __future__ import annotations
+
 import os
+import re
 import sys
 
+from accpy_core.errors import BaseError
+from accpy_core.names import METADATA_NAME, read_json_object
 
-class AccPyError(Exception):
-    """An error the user can fix: main() prints ``acc-py: error: <message>`` and exits."""
+#: typing.TYPE_CHECKING without importing typing at run time: mypy takes it as True
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-    exit_code = 1
-
-
-class UsageError(AccPyError):
-    """Bad arguments or names."""
-
-    exit_code = 2
-
-
-class RefusedError(AccPyError):
-    """acc-py would overwrite or destroy something it did not make."""
-
-    exit_code = 3
+_SETUP_HINT = (
+    "run the acc-py of an installed base: <root>/base/pro/bin/acc-py, or acc-py after "
+    "sourcing <root>/base/pro/setup.sh"
+)
 
 
-class BaseError(AccPyError):
-    """The base is not usable for this: not found, wrong version, not an Acc-Py base."""
-
-    exit_code = 4
-
-
-class CommandError(AccPyError):
-    """A command acc-py ran (pip, a build) failed; its output is shown above the message."""
-
-    exit_code = 5
-
-
-def _same_dir(a, b):
+def _same_dir(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
         return False
 
 
-def logical_base_dir(candidate, version):
+def logical_base_dir(candidate: str, version: str) -> str:
     """The base's name as users should keep it: ``<root>/base/<version>``, not ``pro`` nor the
     physical ``._<version>.<patch>``. The rule of setup.sh: a directory not named after the
     version whose sibling ``<version>`` is the same directory is known by that sibling."""
@@ -56,41 +46,125 @@ def logical_base_dir(candidate, version):
     return candidate
 
 
-class Base:
-    """The Acc-Py base this acc-py belongs to (the one whose Python runs it)."""
+def read_metadata(base_dir: str) -> dict[str, object]:
+    """The ``ACC-PY.json`` of ``base_dir``; BaseError if there is none or it is not JSON."""
+    missing = (
+        f"{base_dir} is not a built Acc-Py base (it has no {METADATA_NAME}), so this acc-py "
+        f"has no base; {_SETUP_HINT}"
+    )
+    path = os.path.join(base_dir, METADATA_NAME)
+    return read_json_object(path, BaseError, "reinstall the base", missing=missing)
 
-    def __init__(self, directory, site_module):
-        self.dir = directory
-        self._mod = site_module
-        self._site = None
-        self.version = site_module.VERSION
-        self.python_version = "%d.%d" % sys.version_info[:2]
-        self.python_full = "%d.%d.%d" % sys.version_info[:3]
-        self.bindir = os.path.join(directory, "bin")
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class BaseInfo:
+    """One base of the manifest, as ``ACC-PY.json`` lists it under ``bases``."""
+
+    __slots__ = ("end_of_life", "patch", "platform", "python", "status", "version")
+
+    def __init__(
+        self,
+        version: str,
+        *,
+        patch: int | None = None,
+        python: str = "",
+        status: str = "",
+        end_of_life: str | None = None,
+        platform: str = "",
+    ) -> None:
+        self.version = version
+        self.patch = patch
+        self.python = python  # X.Y.Z
+        self.status = status
+        self.end_of_life = end_of_life  # ISO date
+        self.platform = platform
+
+    @classmethod
+    def parse(cls, data: object) -> BaseInfo | None:
+        """A ``bases`` entry of ``ACC-PY.json``; None for one without a version."""
+        version = _text(data.get("version")) if isinstance(data, dict) else ""
+        if not version or not isinstance(data, dict):
+            return None
+        return cls(
+            version,
+            patch=_int(data.get("patch")),
+            python=_text(data.get("python")),
+            status=_text(data.get("status")),
+            end_of_life=_text(data.get("end_of_life")) or None,
+            platform=_text(data.get("platform")),
+        )
+
+    def __repr__(self) -> str:
+        return f"BaseInfo({self.version!r}, status={self.status!r}, python={self.python!r})"
+
+
+class Base:
+    """The Acc-Py base this acc-py belongs to (the one whose Python runs it).
+
+    ``directory``: the base by any of its names (see :func:`logical_base_dir`); ``metadata``:
+    its ``ACC-PY.json``.
+    """
+
+    def __init__(self, directory: str, metadata: Mapping[str, object]) -> None:
+        version = _text(metadata.get("version"))
+        if not version:
+            raise BaseError(
+                f"{os.path.join(directory, METADATA_NAME)} names no base version; reinstall "
+                "the base"
+            )
+        site = metadata.get("site")
+        site = site if isinstance(site, dict) else {}
+        self.metadata = metadata
+        self.version = version
+        self.dir = logical_base_dir(directory, version)
+        self.patch = _int(metadata.get("patch"))
+        self.status = _text(metadata.get("status"))
+        self.end_of_life = _text(metadata.get("end_of_life")) or None
+        self.platform = _text(metadata.get("platform"))
+        self.install_root = _text(site.get("install_root"))
+        self.site_index_url = _text(site.get("index_url"))
+        # the running Python is the base's own: what a venv records comes from it
+        major, minor, micro = sys.version_info[:3]
+        self.python_version = f"{major}.{minor}"
+        self.python_full = f"{major}.{minor}.{micro}"
+        self.bindir = os.path.join(self.dir, "bin")
         self.python = os.path.join(self.bindir, "python" + self.python_version)
-        self.stdlib = os.path.join(directory, "lib", "python" + self.python_version)
+        self.stdlib = os.path.join(self.dir, "lib", "python" + self.python_version)
         self.purelib = os.path.join(self.stdlib, "site-packages")
 
     @property
-    def site(self):
-        """The rendered settings as a dict (version, status, index_url, bases, ...)."""
-        if self._site is None:
-            self._site = self._mod.site()
-        return self._site
+    def bases(self) -> list[BaseInfo]:
+        """Every base of the manifest (the ``bases`` of ``ACC-PY.json``)."""
+        rows = self.metadata.get("bases")
+        found = [BaseInfo.parse(row) for row in rows] if isinstance(rows, list) else []
+        return [b for b in found if b is not None]
 
-    @property
-    def bases(self):
-        """Every base of the manifest: dicts with version, patch, python, status, ..."""
-        return list(self.site.get("bases") or [])
+    def info(self) -> BaseInfo:
+        """This base, as an entry of :attr:`bases`."""
+        return BaseInfo(
+            self.version,
+            patch=self.patch,
+            python=_text(self.metadata.get("python")) or self.python_full,
+            status=self.status,
+            end_of_life=self.end_of_life,
+            platform=self.platform,
+        )
 
-    def index_url(self):
+    def index_url(self) -> str:
         """The index the base's pip uses: its pip.conf, else the one it was built with."""
         conf = os.path.join(self.dir, "pip.conf")
         try:
             with open(conf, encoding="utf-8") as f:
                 section = None
-                for line in f:
-                    line = line.strip()
+                for raw in f:
+                    line = raw.strip()
                     if line.startswith("[") and line.endswith("]"):
                         section = line[1:-1].strip()
                     elif section in ("global", "install") and "=" in line:
@@ -99,26 +173,12 @@ class Base:
                             return value.strip()
         except OSError:
             pass
-        return self._mod.INDEX_URL
+        return self.site_index_url
 
 
-def load_site():
-    """The settings the builder rendered into this base (``_site.py``)."""
-    try:
-        from . import _site
-    except ImportError:
-        raise BaseError(
-            "this acc-py is not part of a built Acc-Py base (no %s); run the acc-py of a base: "
-            "source <root>/base/pro/setup.sh"
-            % os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site.py")
-        ) from None
-    return _site
-
-
-def current_base(launcher=None, site_module=None):
+def current_base(launcher: str | None = None) -> Base:
     """Find the base: ACC_PY_BASE (set by setup.sh), else where the launcher was called from,
     else the prefix of the running Python; the first one that is the running Python's base."""
-    mod = site_module if site_module is not None else load_site()
     home = sys.base_prefix
     candidates = []
     if os.environ.get("ACC_PY_BASE"):
@@ -129,73 +189,10 @@ def current_base(launcher=None, site_module=None):
         if _same_dir(candidate, home):
             home = candidate
             break
-    return Base(logical_base_dir(os.path.abspath(home), mod.VERSION), mod)
+    home = os.path.abspath(home)
+    return Base(home, read_metadata(home))
 
 
-def clean_env(extra=None, drop_virtual_env=True):
-    """The environment for the Pythons acc-py runs: no PYTHON* variables that would change them
-    (PYTHONPATH, PYTHONHOME, ...) and no active venv; the user's PIP_* settings stay."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTHON", "__PYVENV"))
-        and not (drop_virtual_env and k == "VIRTUAL_ENV")
-    }
-    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-    if extra:
-        env.update(extra)
-    return env
-
-
-def run(cmd, what, verbose=False, cwd=None, env=None, capture=True):
-    """Run ``cmd`` (a list). Show ``+ cmd`` with -v; on failure show its output and raise
-    CommandError("<what> failed ...")."""
-    import subprocess
-
-    if verbose:
-        sys.stderr.write("+ %s\n" % " ".join(_quote(c) for c in cmd))
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=env if env is not None else clean_env(),
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
-            text=True,
-        )
-    except OSError as exc:
-        raise CommandError(
-            "%s failed: cannot run %s: %s" % (what, cmd[0], exc.strerror)) from None
-    if proc.returncode != 0:
-        if capture and proc.stdout:
-            sys.stderr.write(proc.stdout if proc.stdout.endswith("\n") else proc.stdout + "\n")
-        raise CommandError(
-            "%s failed (exit code %d, output above); rerun with -v to see the command"
-            % (what, proc.returncode)
-        )
-    return proc.stdout if capture else ""
-
-
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
-
-
-def _quote(s):
-    """shlex.quote without importing shlex (and its re)."""
-    if s and all(c in _SAFE for c in s):
-        return s
-    return "'" + s.replace("'", "'\"'\"'") + "'"
-
-
-def normalize_name(name):
+def normalize_name(name: str) -> str:
     """PEP 503 normalized name: lower case, runs of -_. become -."""
-    out = []
-    prev_sep = False
-    for c in name.lower():
-        if c in "-_.":
-            if not prev_sep:
-                out.append("-")
-            prev_sep = True
-        else:
-            out.append(c)
-            prev_sep = False
-    return "".join(out)
+    return re.sub(r"[-_.]+", "-", name).lower()

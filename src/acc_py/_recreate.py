@@ -9,16 +9,31 @@
 4. Any failure (or Ctrl-C): delete the new venv and rename the old one back, as it was.
 5. Report the packages whose version changed, as seen from inside the venv (base included).
 """
+
+from __future__ import annotations
+
+import json
 import os
 import shutil
 import sys
 import tempfile
+from typing import Any, Dict, Optional, Tuple
+
+from accpy_core.errors import AccPyError, CommandError, RefusedError
+from accpy_core.proc import clean_env, run
 
 from . import venv as _venv
-from ._base import AccPyError, CommandError, RefusedError, clean_env, normalize_name, run
+from ._base import Base, normalize_name
+
+#: what a distribution's direct_url.json (PEP 610) holds
+DirectUrl = Dict[str, Any]
+#: {normalized name: (name, version, "venv" or "base")}
+View = Dict[str, Tuple[str, str, str]]
+#: (normalized name, name, version, direct_url.json or None)
+Dist = Tuple[str, str, str, Optional[DirectUrl]]
 
 
-def _metadata(path):
+def _metadata(path: str) -> tuple[str | None, str | None]:
     """Name and Version of a METADATA / PKG-INFO file (the headers before the body)."""
     name = version = None
     try:
@@ -36,7 +51,16 @@ def _metadata(path):
     return name, version
 
 
-def site_packages(env_dir):
+def _direct_url(dist_info: str) -> DirectUrl | None:
+    try:
+        with open(os.path.join(dist_info, "direct_url.json"), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def site_packages(env_dir: str) -> list[str]:
     lib = os.path.join(env_dir, "lib")
     found = []
     if os.path.isdir(lib):
@@ -47,11 +71,9 @@ def site_packages(env_dir):
     return found
 
 
-def scan(site):
-    """[(normalized name, name, version, direct_url dict or None)] of a site-packages dir."""
-    import json
-
-    out = []
+def scan(site: str) -> list[Dist]:
+    """The distributions of a site-packages directory."""
+    out: list[Dist] = []
     if not os.path.isdir(site):
         return out
     for entry in sorted(os.listdir(site)):
@@ -59,11 +81,7 @@ def scan(site):
         direct = None
         if entry.endswith(".dist-info"):
             name, version = _metadata(os.path.join(full, "METADATA"))
-            try:
-                with open(os.path.join(full, "direct_url.json"), encoding="utf-8") as f:
-                    direct = json.load(f)
-            except (OSError, ValueError):
-                direct = None
+            direct = _direct_url(full)
         elif entry.endswith(".egg-info"):
             meta = os.path.join(full, "PKG-INFO") if os.path.isdir(full) else full
             name, version = _metadata(meta)
@@ -74,7 +92,7 @@ def scan(site):
     return out
 
 
-def requirement(name, version, direct):
+def requirement(name: str, version: str, direct: DirectUrl | None) -> str:
     """The line that reinstalls a distribution as it was installed."""
     if direct and direct.get("url"):
         url = direct["url"]
@@ -85,14 +103,14 @@ def requirement(name, version, direct):
             return "-e " + unquote(urlparse(url).path)
         vcs = direct.get("vcs_info")
         if vcs:
-            return "%s @ %s+%s@%s" % (name, vcs.get("vcs", "git"), url, vcs.get("commit_id"))
-        return "%s @ %s" % (name, url)
-    return "%s==%s" % (name, version)
+            return f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id')}"
+        return f"{name} @ {url}"
+    return f"{name}=={version}"
 
 
-def view(env_dir, base_purelib):
-    """{normalized name: (name, version, where)} as the venv sees it: its own packages first."""
-    seen = {}
+def view(env_dir: str, base_purelib: str | None) -> View:
+    """What the venv sees: its own packages first, then the base's."""
+    seen: View = {}
     for sp in site_packages(env_dir):
         for key, name, version, _ in scan(sp):
             seen.setdefault(key, (name, version, "venv"))
@@ -102,7 +120,7 @@ def view(env_dir, base_purelib):
     return seen
 
 
-def _old_base_purelib(env_dir, cfg):
+def _old_base_purelib(cfg: dict[str, str]) -> str | None:
     home = cfg.get("home")
     version = cfg.get("version", "")
     minor = ".".join(version.split(".")[:2])
@@ -111,18 +129,26 @@ def _old_base_purelib(env_dir, cfg):
     return os.path.join(os.path.dirname(home), "lib", "python" + minor, "site-packages")
 
 
-def _prompt(cfg):
+def _prompt(cfg: dict[str, str]) -> str | None:
     value = cfg.get("prompt")
     if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
     return value
 
 
-def recreate(base, path, prompt=None, verbose=False):
+def amend(exc: BaseException, note: str) -> str:
+    """``exc``'s message with ``note`` after its first line (a command's output stays below)."""
+    head, sep, tail = str(exc).partition("\n")
+    colon = ":" if sep and head.endswith(":") else ""
+    return f"{head[: len(head) - len(colon)]}; {note}{colon}{sep}{tail}"
+
+
+def recreate(base: Base, path: str, prompt: str | None = None) -> int:
     env_dir = os.path.abspath(path)
     if not _venv.is_venv(env_dir):
-        raise RefusedError("%s is not a venv (no pyvenv.cfg); create one with: acc-py venv %s"
-                           % (env_dir, path))
+        raise RefusedError(
+            f"{env_dir} is not a venv (no pyvenv.cfg); create one with: acc-py venv {path}"
+        )
     cfg = _venv.read_cfg(env_dir)
     if prompt is None:
         prompt = _prompt(cfg)
@@ -130,10 +156,10 @@ def recreate(base, path, prompt=None, verbose=False):
     for sp in site_packages(env_dir):
         for _key, name, version, direct in scan(sp):
             reqs.append(requirement(name, version, direct))
-    before = view(env_dir, _old_base_purelib(env_dir, cfg))
+    before = view(env_dir, _old_base_purelib(cfg))
 
     parent = os.path.dirname(env_dir)
-    aside_dir = tempfile.mkdtemp(prefix=".%s.old-" % os.path.basename(env_dir), dir=parent)
+    aside_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(env_dir)}.old-", dir=parent)
     aside = os.path.join(aside_dir, "venv")
     os.rename(env_dir, aside)
     try:
@@ -143,9 +169,11 @@ def recreate(base, path, prompt=None, verbose=False):
             with open(req_file, "w", encoding="utf-8") as f:
                 f.write("\n".join(reqs) + "\n")
             python = os.path.join(env_dir, "bin", "python")
-            run([python, "-m", "pip", "install", "--quiet", "-r", req_file],
-                "reinstalling %d package(s) into the recreated venv" % len(reqs), verbose,
-                env=clean_env())
+            run(
+                [python, "-m", "pip", "install", "--quiet", "-r", req_file],
+                env=clean_env(user=True),
+                what=f"reinstalling {len(reqs)} package(s) into the recreated venv",
+            )
     except BaseException as exc:
         try:
             if os.path.lexists(env_dir):  # the failed new venv: out of the way in one rename
@@ -153,29 +181,39 @@ def recreate(base, path, prompt=None, verbose=False):
             os.rename(aside, env_dir)
         except OSError as restore:
             raise CommandError(
-                "%s; and the old venv could not be put back (%s): it is intact in %s, move it "
-                "to %s by hand" % (exc, restore, aside, env_dir)) from None
+                amend(
+                    exc,
+                    f"and the old venv could not be put back ({restore}): it is intact in "
+                    f"{aside}, move it to {env_dir} by hand",
+                )
+            ) from None
         shutil.rmtree(aside_dir, ignore_errors=True)
         if isinstance(exc, AccPyError):
             raise CommandError(
-                "%s; the old venv %s is restored as it was" % (exc, env_dir)) from None
+                amend(exc, f"the old venv {env_dir} is restored as it was")
+            ) from None
         raise
     shutil.rmtree(aside_dir, ignore_errors=True)
+    _report(base, env_dir, reqs, before)
+    return 0
 
+
+def _report(base: Base, env_dir: str, reqs: list[str], before: View) -> None:
     after = view(env_dir, base.purelib)
     editable = sum(1 for r in reqs if r.startswith("-e "))
-    out = ["Recreated %s on Acc-Py base %s (Python %s): reinstalled %d package(s), %d editable"
-           % (env_dir, base.version, base.python_full, len(reqs), editable)]
+    out = [
+        f"Recreated {env_dir} on Acc-Py base {base.version} (Python {base.python_full}): "
+        f"reinstalled {len(reqs)} package(s), {editable} editable"
+    ]
     changed = []
     for key in sorted(set(before) | set(after)):
         old = before.get(key)
         new = after.get(key)
         if old and new and old[1] != new[1]:
             note = " (from the base)" if new[2] == "base" else ""
-            changed.append("  %s %s -> %s%s" % (new[0], old[1], new[1], note))
+            changed.append(f"  {new[0]} {old[1]} -> {new[1]}{note}")
         elif old and not new:
-            changed.append("  %s %s -> (gone)" % (old[0], old[1]))
+            changed.append(f"  {old[0]} {old[1]} -> (gone)")
     out.append("changed:" if changed else "no package changed version")
     out.extend(changed)
     sys.stdout.write("\n".join(out) + "\n")
-    return 0

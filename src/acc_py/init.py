@@ -4,34 +4,63 @@ pyproject.toml (setuptools backend, dependencies declared, requires-python cover
 supported base of the manifest), the package with ``__init__.py`` and ``__main__.py``,
 ``tests/``, README.md and .gitignore. Nothing is overwritten; the name is checked first.
 """
+
+from __future__ import annotations
+
+import argparse
+import keyword
 import os
 import sys
 
-from ._base import RefusedError, UsageError
+from accpy_core.errors import RefusedError, UsageError
+from accpy_core.versions import DEPRECATED
+
+from ._base import Base
 
 HELP = "create a new Python project (pyproject.toml, package, tests) in ./NAME"
 
-_KEYWORDS = frozenset(
-    ["False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield"]
-)
-# Names a project must not take: the stdlib (3.10+ knows them all) and what tests use.
-_RESERVED = frozenset(getattr(sys, "stdlib_module_names", ()) or ["abc", "argparse", "array", "ast", "asyncio", "base64", "bisect", "builtins", "calendar", "cmath", "code", "codecs", "collections", "copy", "csv", "ctypes", "datetime", "decimal", "difflib", "email", "enum", "errno", "fnmatch", "fractions", "functools", "gc", "getopt", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http", "importlib", "inspect", "io", "itertools", "json", "keyword", "locale", "logging", "math", "mmap", "multiprocessing", "numbers", "operator", "os", "pathlib", "pickle", "platform", "pprint", "queue", "random", "re", "select", "shelve", "shlex", "shutil", "signal", "site", "socket", "sqlite3", "ssl", "stat", "statistics", "string", "struct", "subprocess", "sys", "tempfile", "textwrap", "threading", "time", "timeit", "tkinter", "token", "tokenize", "trace", "traceback", "types", "typing", "unittest", "urllib", "uuid", "venv", "warnings", "weakref", "xml", "zipfile", "zlib"]) | frozenset(("test", "tests", "acc_py", "numpy", "scipy", "pip", "setuptools"))
+_KEYWORDS = frozenset(keyword.kwlist)
+#: the standard library before 3.10 (sys.stdlib_module_names): the names most likely taken
+_STDLIB_BEFORE_310 = """
+    abc argparse array ast asyncio base64 bisect builtins calendar cmath code codecs
+    collections copy csv ctypes datetime decimal difflib email enum errno fnmatch fractions
+    functools gc getopt glob gzip hashlib heapq hmac html http importlib inspect io itertools
+    json keyword locale logging math mmap multiprocessing numbers operator os pathlib pickle
+    platform pprint queue random re select shelve shlex shutil signal site socket sqlite3 ssl
+    stat statistics string struct subprocess sys tempfile textwrap threading time timeit
+    tkinter token tokenize trace traceback types typing unittest urllib uuid venv warnings
+    weakref xml zipfile zlib
+"""
+#: names a project must not take: the stdlib and what the base and tests use
+_RESERVED = frozenset(getattr(sys, "stdlib_module_names", None) or _STDLIB_BEFORE_310.split()) | {
+    "test",
+    "tests",
+    "acc_py",
+    "numpy",
+    "scipy",
+    "pip",
+    "setuptools",
+}
 
 
-def configure_parser(sub):
-    p = sub.add_parser("init", help=HELP, description=HELP + ". NAME must be an importable, "
-                       "lower-case Python name (it is the package and the distribution name).")
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        f"{HELP}. NAME must be an importable, lower-case Python name (it is the package and the "
+        "distribution name)."
+    )
     p.add_argument("name", metavar="NAME", help="project and package name, e.g. my_app")
     p.add_argument("--dir", help="where to create it (default: ./NAME); must be new or empty")
-    p.set_defaults(func=execute)
 
 
-def suggest(name):
+def _name_char(c: str) -> bool:
+    return ("a" <= c <= "z") or ("0" <= c <= "9") or c == "_"
+
+
+def suggest(name: str) -> str:
     """A valid name close to ``name``."""
-    out = []
+    out: list[str] = []
     for c in name.strip().lower():
-        ok = ("a" <= c <= "z") or ("0" <= c <= "9") or c == "_"
-        if ok:
+        if _name_char(c):
             out.append(c)
         elif out and out[-1] != "_":
             out.append("_")
@@ -43,52 +72,56 @@ def suggest(name):
     return s
 
 
-def check_name(name):
+def check_name(name: str) -> None:
     """Raise UsageError unless ``name`` is a lower-case identifier that is also a PEP 508 name
     and does not shadow the standard library."""
     why = None
     if not name:
         why = "it is empty"
-    elif not all(("a" <= c <= "z") or ("0" <= c <= "9") or c == "_" for c in name):
+    elif not all(_name_char(c) for c in name):
         why = "it must be lower case letters, digits and _ only (an importable package name)"
     elif name[0].isdigit() or name.startswith("_") or name.endswith("_"):
         why = "it must start with a letter and not start or end with _"
     elif name in _KEYWORDS or name in _RESERVED:
-        why = "it would shadow the module %r of Python or the base" % name
+        why = f"it would shadow the module {name!r} of Python or the base"
     if why:
-        raise UsageError("invalid project name %r: %s; try: acc-py init %s"
-                         % (name, why, suggest(name)))
+        raise UsageError(f"invalid project name {name!r}: {why}; try: acc-py init {suggest(name)}")
 
 
-def requires_python(base):
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def requires_python(base: Base) -> str:
     """The range covering every supported base (not deprecated) and the current one."""
-    minors = []
-    for b in base.bases:
-        if b.get("status") != "deprecated" and b.get("python"):
-            minors.append(tuple(int(x) for x in b["python"].split(".")[:2]))
-    minors.append(tuple(int(x) for x in base.python_version.split(".")[:2]))
-    return ">=%d.%d" % min(minors)
+    minors = [_minor(b.python) for b in base.bases if b.status != DEPRECATED and b.python]
+    minors.append(_minor(base.python_version))
+    low = min(minors)
+    return f">={low[0]}.{low[1]}"
 
 
-def files(name, base):
+def files(name: str, base: Base) -> dict[str, str]:
     """{relative path: text} of the new project."""
     ver = base.version
     return {
         "pyproject.toml": _PYPROJECT.format(name=name, requires=requires_python(base), base=ver),
         os.path.join(name, "__init__.py"): _INIT.format(name=name),
         os.path.join(name, "__main__.py"): _MAIN.format(name=name),
-        os.path.join("tests", "test_%s.py" % name): _TEST.format(name=name),
+        os.path.join("tests", f"test_{name}.py"): _TEST.format(name=name),
         "README.md": _README.format(name=name, base=ver),
         ".gitignore": _GITIGNORE,
     }
 
 
-def execute(args, base):
+def execute(args: argparse.Namespace, base: Base) -> int:
     check_name(args.name)
     target = os.path.abspath(args.dir or args.name)
     if os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target)):
-        raise RefusedError("%s already exists and is not empty; acc-py init never overwrites: "
-                           "choose another name or --dir" % target)
+        raise RefusedError(
+            f"{target} already exists and is not empty; acc-py init never overwrites: choose "
+            "another name or --dir"
+        )
     for rel, text in sorted(files(args.name, base).items()):
         path = os.path.join(target, rel)
         if not os.path.isdir(os.path.dirname(path)):
@@ -96,10 +129,10 @@ def execute(args, base):
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
     sys.stdout.write(
-        "Created project %s in %s (requires-python %s)\nnext:\n  cd %s\n"
+        f"Created project {args.name} in {target} (requires-python {requires_python(base)})\n"
+        f"next:\n  cd {os.path.relpath(target)}\n"
         "  acc-py venv venv\n  venv/bin/python -m pip install -e '.[test]'\n"
         "  venv/bin/python -m pytest\n  acc-py init-ci        (GitLab CI on every supported base)\n"
-        % (args.name, target, requires_python(base), os.path.relpath(target))
     )
     return 0
 
@@ -163,7 +196,7 @@ if __name__ == "__main__":
     sys.exit(main())
 '''
 
-_TEST = '''\
+_TEST = """\
 import subprocess
 import sys
 
@@ -179,10 +212,10 @@ def test_main_says_hello(capsys):
 def test_python_m_shows_the_version():
     out = subprocess.run(
         [sys.executable, "-m", "{name}", "--version"],
-        stdout=subprocess.PIPE, universal_newlines=True, check=True,
+        capture_output=True, text=True, check=True,
     ).stdout
     assert {name}.__version__ in out
-'''
+"""
 
 _README = """\
 # {name}

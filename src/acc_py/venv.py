@@ -10,15 +10,29 @@ include. Differences, on purpose:
 - no ensurepip: pip comes from the base (system site packages); ``bin/pip`` launchers run it;
 - ``pip.conf`` in the venv names the site's index: pip reads ``<sys.prefix>/pip.conf``, so
   ``venv/bin/python -m pip install X`` uses the site index without sourcing anything.
+
+On the fast path of ``acc-py venv`` (see :mod:`acc_py.cli`): nothing heavier than shlex here.
 """
+
+from __future__ import annotations
+
 import os
+import shlex
 import sys
 
-from ._base import AccPyError, RefusedError, UsageError, _quote
+from accpy_core.errors import AccPyError, RefusedError, UsageError
+
+from ._base import Base
+
+#: typing.TYPE_CHECKING without importing typing at run time: mypy takes it as True
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
 
 HELP = "create a virtual environment on the current base (numpy, scipy and pip from the base)"
 
-_PIP_LAUNCHER = """#!%s
+_PIP_LAUNCHER = """#!{python}
 # -*- coding: utf-8 -*-
 # pip of the Acc-Py base, installing into this venv (written by acc-py venv).
 import re
@@ -31,53 +45,65 @@ if __name__ == "__main__":
 
 _PIP_CONF = """\
 # pip configuration of this virtual environment, written by `acc-py venv` from the
-# Acc-Py base %s. pip reads <venv>/pip.conf (it is <sys.prefix>/pip.conf), so
+# Acc-Py base {version}. pip reads <venv>/pip.conf (it is <sys.prefix>/pip.conf), so
 # `<venv>/bin/python -m pip install X` uses the site's index without sourcing anything.
 # Only index-url: an extra-index-url would invite dependency confusion.
 [global]
-index-url = %s
+index-url = {index_url}
 """
 
 
-def configure_parser(sub):
-    p = sub.add_parser(
-        "venv",
-        help=HELP,
-        description=HELP + ". Apps can run PATH/bin/python directly: the venv carries the site's "
-        "pip configuration (PATH/pip.conf) and follows patch releases of its base.",
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        f"{HELP}. Apps can run PATH/bin/python directly: the venv carries the site's pip "
+        "configuration (PATH/pip.conf) and follows patch releases of its base."
     )
     p.add_argument("path", metavar="PATH", help="where to create the venv")
-    p.add_argument("--prompt", help="prompt prefix when activated (default: the directory name;"
-                   " '.' means the current directory's name)")
+    p.add_argument(
+        "--prompt",
+        help="prompt prefix when activated (default: the directory name; '.' means the current "
+        "directory's name)",
+    )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--clear", action="store_true",
-                       help="delete the contents of an existing venv first")
-    group.add_argument("--recreate", action="store_true",
-                       help="rebuild an existing venv on the current base and reinstall what it "
-                       "had (requirements and editable projects); on failure the old venv is "
-                       "restored as it was")
-    p.set_defaults(func=execute)
+    group.add_argument(
+        "--clear", action="store_true", help="delete the contents of an existing venv first"
+    )
+    group.add_argument(
+        "--recreate",
+        action="store_true",
+        help="rebuild an existing venv on the current base and reinstall what it had "
+        "(requirements and editable projects); on failure the old venv is restored as it was",
+    )
 
 
-def execute(args, base):
-    if args.recreate:
+def execute(args: argparse.Namespace, base: Base) -> int:
+    return make(base, args.path, prompt=args.prompt, clear=args.clear, recreate=args.recreate)
+
+
+def make(
+    base: Base, path: str, *, prompt: str | None = None, clear: bool = False, recreate: bool = False
+) -> int:
+    """``acc-py venv``: create (or ``recreate``) the venv at ``path`` and say how to use it."""
+    if recreate:
         from . import _recreate
 
-        return _recreate.recreate(base, args.path, prompt=args.prompt, verbose=args.verbose)
-    env_dir = create(base, args.path, prompt=args.prompt, clear=args.clear)
+        return _recreate.recreate(base, path, prompt=prompt)
+    env_dir = create(base, path, prompt=prompt, clear=clear)
+    quoted = shlex.quote(env_dir)
     sys.stdout.write(
-        "Created %s on Acc-Py base %s (Python %s)\n  activate: source %s/bin/activate\n"
-        "  install:  %s/bin/python -m pip install <package>\n"
-        % (env_dir, base.version, base.python_full, _quote(env_dir), _quote(env_dir))
+        f"Created {env_dir} on Acc-Py base {base.version} (Python {base.python_full})\n"
+        f"  activate: source {quoted}/bin/activate\n"
+        f"  install:  {quoted}/bin/python -m pip install <package>\n"
     )
     return 0
 
 
-def is_venv(path):
+def is_venv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
 
-def read_cfg(path):
+def read_cfg(path: str) -> dict[str, str]:
+    """The keys of ``path``/pyvenv.cfg, lower case ({} if there is none)."""
     cfg = {}
     try:
         with open(os.path.join(path, "pyvenv.cfg"), encoding="utf-8") as f:
@@ -90,39 +116,32 @@ def read_cfg(path):
     return cfg
 
 
-def _check_target(env_dir, clear):
+def _check_target(env_dir: str, clear: bool) -> None:
     if os.path.lexists(env_dir) and not os.path.isdir(env_dir):
-        raise RefusedError("%s exists and is not a directory; choose another PATH" % env_dir)
+        raise RefusedError(f"{env_dir} exists and is not a directory; choose another PATH")
     if os.pathsep in env_dir:
-        raise UsageError("%s contains %r, which PATH cannot hold; choose another PATH"
-                         % (env_dir, os.pathsep))
+        raise UsageError(
+            f"{env_dir} contains {os.pathsep!r}, which PATH cannot hold; choose another PATH"
+        )
     if os.path.isdir(env_dir) and os.listdir(env_dir) and not is_venv(env_dir):
         raise RefusedError(
-            "%s is not empty and is not a venv; refusing to write into it (choose an empty or "
-            "new directory)" % env_dir
+            f"{env_dir} is not empty and is not a venv; refusing to write into it (choose an "
+            "empty or new directory)"
         )
     if clear and is_venv(env_dir):
-        _clear_directory(env_dir)
+        from accpy_core.fs import remove_tree
+
+        for name in os.listdir(env_dir):
+            remove_tree(os.path.join(env_dir, name))
 
 
-def _clear_directory(path):
-    import shutil
-
-    for name in os.listdir(path):
-        full = os.path.join(path, name)
-        if os.path.islink(full) or not os.path.isdir(full):
-            os.unlink(full)
-        else:
-            shutil.rmtree(full)
-
-
-def _read(path):
+def _read(path: str) -> str:
     with open(path, "rb") as f:
         return f.read().decode("utf-8")
 
 
-def _templates(base):
-    """(relative name, text) of the base's venv activation templates (common + posix)."""
+def _templates(base: Base) -> list[tuple[str, str]]:
+    """(name, path) of the base's venv activation templates (common + posix)."""
     root = os.path.join(base.stdlib, "venv", "scripts")
     out = []
     for sub in ("common", os.name):
@@ -134,28 +153,43 @@ def _templates(base):
             if os.path.isfile(full):
                 out.append((name, full))
     if not out:
-        raise AccPyError("the base has no venv activation templates in %s; the base is "
-                         "incomplete: reinstall it" % root)
+        raise AccPyError(
+            f"the base has no venv activation templates in {root}; the base is incomplete: "
+            "reinstall it"
+        )
     return out
 
 
-def _ps1_quote(s):
+def _ps1_quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def render_script(text, name, values, new_style):
+def _unquoted(s: str) -> str:
+    return s
+
+
+def render_script(text: str, name: str, values: Sequence[tuple[str, str]], new_style: bool) -> str:
     """venv.EnvBuilder.replace_variables of this Python: plain replacement before gh-124651,
     quoted values (shell or PowerShell) after it (the templates then have bare placeholders)."""
     if new_style:
-        quote = _ps1_quote if name.endswith(".ps1") else (
-            (lambda s: s) if name.endswith(".bat") else _quote)
+        quote: Callable[[str], str] = shlex.quote
+        if name.endswith(".ps1"):
+            quote = _ps1_quote
+        elif name.endswith(".bat"):
+            quote = _unquoted
         values = [(k, quote(v)) for k, v in values]
     for key, value in values:
         text = text.replace(key, value)
     return text
 
 
-def create(base, path, prompt=None, clear=False, final_path=None):
+def create(
+    base: Base,
+    path: str,
+    prompt: str | None = None,
+    clear: bool = False,
+    final_path: str | None = None,
+) -> str:
     """Write a venv at ``path`` on ``base``; return its absolute path.
 
     ``final_path``: where the venv will live once renamed (the activate scripts and the pip
@@ -175,36 +209,39 @@ def create(base, path, prompt=None, clear=False, final_path=None):
     include = os.path.join(env_dir, "include")
     if vi >= (3, 11):  # the venv sysconfig scheme of 3.11+
         include = os.path.join(include, "python" + pyver + getattr(sys, "abiflags", ""))
-    for d in (env_dir, bindir, include,
-              os.path.join(env_dir, "lib", "python" + pyver, "site-packages")):
+    site_packages = os.path.join(env_dir, "lib", "python" + pyver, "site-packages")
+    for d in (env_dir, bindir, include, site_packages):
         if not os.path.isdir(d):
             os.makedirs(d)
     lib64 = os.path.join(env_dir, "lib64")
-    if sys.maxsize > 2 ** 32 and not os.path.lexists(lib64):
+    if sys.maxsize > 2**32 and not os.path.lexists(lib64):
         os.symlink("lib", lib64)
 
     # pyvenv.cfg, with the keys this Python's own venv writes
     lines = [
-        "home = %s" % base.bindir,
+        f"home = {base.bindir}",
         "include-system-site-packages = true",
-        "version = %d.%d.%d" % vi[:3],
+        f"version = {vi[0]}.{vi[1]}.{vi[2]}",
     ]
-    if prompt is not None and vi >= (3, 9):
-        lines.append("prompt = %r" % prompt)
+    if prompt is not None and vi >= (3, 8):  # 3.9, and 3.8 since a bug-fix release
+        lines.append(f"prompt = {prompt!r}")
     if vi >= (3, 11):
-        lines.append("executable = %s" % base.python)
+        lines.append(f"executable = {base.python}")
         cmd = [os.path.join(base.bindir, "acc-py"), "venv"]
         if orig_prompt is not None:
-            cmd.append('--prompt="%s"' % orig_prompt)
+            cmd.append(f'--prompt="{orig_prompt}"')
         cmd.append(final)
-        lines.append("command = %s" % " ".join(cmd))
+        lines.append("command = " + " ".join(cmd))
     _write(os.path.join(env_dir, "pyvenv.cfg"), "\n".join(lines) + "\n")
     if vi >= (3, 13):
-        _write(os.path.join(env_dir, ".gitignore"),
-               "# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n")
+        _write(
+            os.path.join(env_dir, ".gitignore"),
+            "# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n",
+        )
     index_url = base.index_url()
     if index_url:
-        _write(os.path.join(env_dir, "pip.conf"), _PIP_CONF % (base.version, index_url))
+        text = _PIP_CONF.format(version=base.version, index_url=index_url)
+        _write(os.path.join(env_dir, "pip.conf"), text)
 
     # bin/: python symlinks as venv makes them (the base's launchers run python3.X), through
     # the logical base directory
@@ -219,10 +256,9 @@ def create(base, path, prompt=None, clear=False, final_path=None):
     common = [full for name, full in templates if name == "activate"]
     activate = _read(common[0]) if common else ""
     new_style = bool(activate) and '"__VENV_DIR__"' not in activate
-    if "(__VENV_PROMPT__)" in activate:  # 3.12+: the templates add the parentheses
-        shown = prompt if prompt is not None else env_name
-    else:
-        shown = "(%s) " % (prompt if prompt is not None else env_name)
+    shown = prompt if prompt is not None else env_name
+    if "(__VENV_PROMPT__)" not in activate:  # before 3.12 the value carries the parentheses
+        shown = f"({shown}) "
     env_bin = os.path.join(final, "bin")
     values = [
         ("__VENV_DIR__", final),
@@ -236,13 +272,13 @@ def create(base, path, prompt=None, clear=False, final_path=None):
         _write(os.path.join(bindir, name), render_script(text, name, values, new_style))
 
     # pip launchers: the base's pip, installing into this venv
-    launcher = _PIP_LAUNCHER % os.path.join(env_bin, "python")
+    launcher = _PIP_LAUNCHER.format(python=os.path.join(env_bin, "python"))
     for name in ("pip", "pip3", "pip" + pyver):
         _write(os.path.join(bindir, name), launcher, mode=0o755)
     return env_dir
 
 
-def _write(path, text, mode=None):
+def _write(path: str, text: str, mode: int | None = None) -> None:
     if os.path.islink(path):
         os.unlink(path)
     with open(path, "w", encoding="utf-8") as f:
@@ -251,7 +287,7 @@ def _write(path, text, mode=None):
         os.chmod(path, mode)
 
 
-def _symlink(target, path):
+def _symlink(target: str, path: str) -> None:
     if os.path.lexists(path):
         if os.path.islink(path) and os.readlink(path) == target:
             return

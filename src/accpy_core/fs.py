@@ -14,7 +14,6 @@ old state or the new one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -22,10 +21,7 @@ import signal
 import stat
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Union
-
-from .errors import AccPyError
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -87,17 +83,6 @@ def atomic_write(
         raise
     if durable:
         fsync_dir(directory)
-
-
-def read_json_object(path: Path, error: type[AccPyError], hint: str) -> dict[str, Any]:
-    """The JSON object in ``path``; anything else raises ``error`` naming the file and ``hint``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise error(f"cannot read {path}: {exc}; {hint}") from exc
-    if not isinstance(data, dict):
-        raise error(f"{path} is not a JSON object; {hint}")
-    return data
 
 
 def read_link(path: StrPath) -> str | None:

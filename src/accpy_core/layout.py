@@ -26,30 +26,40 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MetadataError, UsageError
-from .fs import read_json_object, read_link, switch_symlink
+from .fs import read_link, switch_symlink
+from .names import (
+    BASE_AREA,
+    DEFAULT_ROOT,
+    LEFTOVER_PREFIXES,
+    LOCK_NAME,
+    METADATA_NAME,
+    RECORD_NAME,
+    ROOT_ENV,
+    TARBALL_PREFIX,
+    TARBALL_SUFFIXES,
+    read_json_object,
+    tarball_stem,
+    tree_name,
+)
 from .versions import PRO, VERSION_PATTERN, is_version
 
-DEFAULT_ROOT = "/acc/local/share/python/acc-py"
-ROOT_ENV = "ACC_PY_ROOT"
-BASE_AREA = "base"
-METADATA_NAME = "ACC-PY.json"
-RECORD_NAME = "ACC-PY.RECORD"
-LOCK_NAME = ".lock"
-TARBALL_PREFIX = "acc-py-base"
-TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar")
 TREE_RE = re.compile(r"^\._(" + VERSION_PATTERN + r")\.(\d+)$")
 TARBALL_RE = re.compile(
     r"^" + TARBALL_PREFIX + r"-(?P<version>" + VERSION_PATTERN + r")-(?P<platform>[a-z0-9_]+)"
     r"\.(?P<suffix>tar\.gz|tgz|tar\.zst|tar)$"
 )
-#: hidden names an interrupted run leaves under base/ (see Layout.leftovers)
-LEFTOVER_PREFIXES = (".staging-", ".trash-", ".download-")
 
 __all__ = [
+    "BASE_AREA",
     "DEFAULT_ROOT",
+    "LEFTOVER_PREFIXES",
+    "LOCK_NAME",
     "METADATA_NAME",
     "PRO",
     "RECORD_NAME",
+    "ROOT_ENV",
+    "TARBALL_SUFFIXES",
+    "TREE_RE",
     "Layout",
     "TarballName",
     "Tree",
@@ -63,16 +73,6 @@ __all__ = [
 
 def default_root() -> str:
     return os.environ.get(ROOT_ENV) or DEFAULT_ROOT
-
-
-def tree_name(version: str, patch: int) -> str:
-    """``._2023.06.2``: the real tree of a patch release."""
-    return f"._{version}.{patch}"
-
-
-def tarball_stem(version: str, platform: str) -> str:
-    """``acc-py-base-2023.06-manylinux_2_28_x86_64``: the name of a base's artifacts."""
-    return f"{TARBALL_PREFIX}-{version}-{platform}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,15 @@ import yaml
 from conftest import PROJECT, build_cache, in_base, untar
 from servers import Index
 
+from accpy_core.errors import (
+    AccPyError,
+    BaseError,
+    CommandError,
+    ConfigError,
+    RefusedError,
+    UsageError,
+)
+
 VERSION = "2023.06"
 PYPI_WHEELS = ["setuptools", "wheel", "pytest"]
 
@@ -103,13 +112,21 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout
 
 
-def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("acc-py: error: "), proc.stderr
+def one_line_error(
+    proc: subprocess.CompletedProcess[str], kind: type[AccPyError], *words: str
+) -> str:
+    """The one ``acc-py: error:`` line of a failure of ``kind``; a failed command's output may
+    follow it (returned with it)."""
+    assert proc.returncode == kind.exit_code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("acc-py: error: ")]
+    assert len(errors) == 1, proc.stderr
+    first = lines[errors[0]]
     for w in words:
-        assert w in last, last
-    return last
+        assert w in first, first
+    if kind is not CommandError:
+        assert errors[0] == len(lines) - 1, proc.stderr
+    return "\n".join(lines[errors[0] :])
 
 
 def py(venv: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -222,8 +239,9 @@ def test_recreate_rolls_back(root: Path, cwd: Path, site_index: Index) -> None:
     finally:
         gone.unlink()
     before = file_list(venv)
-    err = one_line_error(acc(root, cwd, "venv", "--recreate", "venv"), 5, "restored")
-    assert "reinstalling" in err
+    err = one_line_error(acc(root, cwd, "venv", "--recreate", "venv"), CommandError, "restored")
+    assert err.startswith("acc-py: error: reinstalling")
+    assert "accpy_gone" in err.split("\n", 1)[1]  # pip's output, below the error
     assert file_list(venv) == before
     assert sorted(p.name for p in cwd.iterdir() if p.name != "home") == ["venv"]
     assert ok(py(venv, "-c", "import accpy_gone; print(accpy_gone.X)")) == "1\n"
@@ -253,7 +271,7 @@ def test_init_ci_matches_manifest(root: Path, cwd: Path) -> None:
         assert ci[f"test:{v}"]["image"].endswith(f"_base:{v}")
         assert ci[f"test:{v}"]["stage"] == "test"
     assert {"lint", "build", "docs", "publish"} <= set(ci)
-    one_line_error(acc(root, cwd, "init-ci"), 3, "--force")
+    one_line_error(acc(root, cwd, "init-ci"), RefusedError, "--force")
 
 
 def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -> None:
@@ -295,22 +313,26 @@ def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -
     deployed = file_list(apps)
 
     # refusals and failures change nothing deployed
-    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 3, "already deployed")
+    one_line_error(
+        acc(root, cwd, "app", "deploy", str(proj), **env), RefusedError, "already deployed"
+    )
     write_project(proj, "demo_app", "1.1", ["accpy_tinydep==1.0", "numpy"])
     with (proj / "pyproject.toml").open("a") as f:
         f.write('[project.scripts]\ndemo-app = "demo_app.cli:main"\n')
     good = lock.read_text()
     hexd = digest.hexdigest()
     lock.write_text(good.replace(hexd, hexd[:-1] + ("1" if hexd[-1] == "0" else "0")))
-    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 5, "installing the lock")
+    err = one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), CommandError,
+                         "installing the lock")  # fmt: skip
+    assert "HASHES" in err.split("\n", 1)[1]  # pip's output, below the error
     lock.write_text(good.replace(VERSION, "2001.01", 1))
-    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 4, "2001.01")
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), BaseError, "2001.01")
     lock.write_text(good + "requests>=2\n")
-    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), 6, "not pinned")
+    one_line_error(acc(root, cwd, "app", "deploy", str(proj), **env), ConfigError, "not pinned")
     assert file_list(apps) == deployed
     lock.write_text(good)
 
-    one_line_error(acc(root, cwd, "app", "run", "demo_app", **env), 2, "promote")
+    one_line_error(acc(root, cwd, "app", "run", "demo_app", **env), UsageError, "promote")
     ok(acc(root, cwd, "app", "promote", "demo_app", "1.0", **env))
     ran = acc(root, cwd, "app", "run", "demo_app", "3", "--x", **env)
     assert (ran.returncode, ran.stdout) == (3, "demo 1.0 ['3', '--x']\n")

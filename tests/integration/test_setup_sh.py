@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, python_prefix
 
-from accpy_builder.inject import inject
+from accpy_builder.inject import inject, template_values
 from accpy_manifest import BaseSpec, PbsAsset, Site
 
 INDEX = "http://127.0.0.1:9/simple/"
@@ -51,7 +51,7 @@ def make_base(root: Path, version: str, *, deprecated: bool = False) -> Path:
         end_of_life=dt.date(2025, 6, 30) if deprecated else None,
     )
     site = Site(index_url=INDEX, usage_collector="127.0.0.1:9", install_root=str(root))
-    inject(tree, spec, site, PROJECT)
+    inject(tree, template_values(spec, site), MINOR)
     (root / "base" / version).symlink_to(tree.name)
     return tree
 

@@ -1,9 +1,12 @@
-"""The acc-py command (recipes/@purelib@/acc_py) on its own, on every local CPython 3.7-3.13.
+"""The acc-py command (src/acc_py) on its own, on every local CPython 3.7-3.13.
 
-The package is rendered once (``_site.py`` from ``_site.py.in``, as inject does) into a temp dir.
-CLI tests spawn ``python -m acc_py`` with that directory on PYTHONPATH, for this interpreter and
-the machine's 3.7 and 3.13: the "base" is then that interpreter's own prefix. In-process tests
-import the rendered package.
+acc-py takes its base from the running Python: ``sys.base_prefix``, which must hold an
+``ACC-PY.json``. Each interpreter gets a fake base in a temp dir, ``<tmp>/base``: a copy of the
+local CPython's ``bin/python3.X`` (pyenv builds are --enable-shared with an absolute RPATH, so a
+copy runs), ``lib`` a symlink to that CPython's ``lib`` (so the copy finds its prefix there) and
+the ``ACC-PY.json`` the builder writes. CLI tests spawn ``python -m acc_py`` with
+PYTHONPATH=src:installer (acc_py and accpy_core, as a base has them in its site-packages).
+In-process tests import acc_py from the test venv.
 """
 
 from __future__ import annotations
@@ -12,19 +15,32 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
-from conftest import PROJECT, local_pythons
+from conftest import PROJECT, REQUIRED_PYTHONS, python_exe
 
-from accpy_builder.inject import render
+from acc_py import _base, _recreate, app, ci
+from acc_py._base import Base, logical_base_dir
+from acc_py.venv import render_script
+from accpy_core.errors import (
+    AccPyError,
+    BaseError,
+    CommandError,
+    ConfigError,
+    RefusedError,
+    UsageError,
+)
+from accpy_core.layout import METADATA_NAME, read_metadata
 
-RECIPE = PROJECT / "recipes" / "@purelib@" / "acc_py"
+PYTHONPATH = f"{PROJECT / 'src'}{os.pathsep}{PROJECT / 'installer'}"
+#: acc-py runs on every base's Python: tested on every local CPython 3.7-3.13 the suite requires
+MINORS = [m for m in REQUIRED_PYTHONS if (3, 7) <= tuple(map(int, m.split("."))) <= (3, 13)]
+INDEX = "http://127.0.0.1:9/simple/"  # nothing listens there
 BASES = [
     {"version": "2020.11", "patch": 1, "python": "3.7.9", "status": "deprecated",
      "end_of_life": "2024-12-31", "platform": "manylinux_2_17_x86_64"},
@@ -33,56 +49,62 @@ BASES = [
     {"version": "2024.12", "patch": 1, "python": "3.13.0", "status": "supported",
      "end_of_life": None, "platform": "manylinux_2_28_x86_64"},
 ]  # fmt: skip
-VALUES = {
-    "VERSION": "2023.06", "PATCH": "2", "PYTHON_FULL_VERSION": "3.11.4",
-    "PYTHON_VERSION": "3.11", "STATUS": "pro", "END_OF_LIFE": "",
-    "PLATFORM": "manylinux_2_28_x86_64", "INDEX_URL": "http://127.0.0.1:9/simple/",
-    "INSTALL_ROOT": "/acc/local/share/python/acc-py", "BASES_JSON": json.dumps(BASES),
-}  # fmt: skip
 
 
-def render_package(dest: Path, values: dict[str, str] = VALUES) -> Path:
-    """The acc_py package as inject places it: ``.in`` files rendered, the rest copied."""
-    pkg = dest / "acc_py"
-    pkg.mkdir(parents=True)
-    for src in RECIPE.iterdir():
-        if src.suffix == ".in":
-            text = render(src.read_text(), values, src)
-            (pkg / src.name[: -len(".in")]).write_text(text)
-        elif src.suffix == ".py":
-            shutil.copyfile(src, pkg / src.name)
-    return dest
+def metadata(python: str) -> dict[str, object]:
+    """ACC-PY.json of the fake 2023.06 base (what acc-py reads of what the builder writes)."""
+    return {
+        "schema": 1, "name": "acc-py-base", "version": "2023.06", "patch": 2,
+        "release": "2023.06.2", "python": python, "platform": "manylinux_2_28_x86_64",
+        "status": "pro", "end_of_life": None,
+        "site": {"index_url": INDEX, "usage_collector": "127.0.0.1:9",
+                 "install_root": "/acc/local/share/python/acc-py"},
+        "bases": BASES,
+    }  # fmt: skip
+
+
+def make_base(top: Path, minor: str) -> Path:
+    """``top``/base: a base the local CPython ``minor`` takes for its own (see the docstring)."""
+    prefix = python_exe(minor).parent.parent
+    base = top / "base"
+    (base / "bin").mkdir(parents=True)
+    exe = base / "bin" / f"python{minor}"
+    shutil.copy2(prefix / "bin" / f"python{minor}", exe)
+    (base / "lib").symlink_to(prefix / "lib")
+    probe = subprocess.run(
+        [str(exe), "-c", "import platform, sys; print(sys.base_prefix, platform.python_version())"],
+        env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    base_prefix, version = probe.stdout.split()
+    assert base_prefix == str(base), f"the copied python{minor} takes {base_prefix} for its base"
+    (base / METADATA_NAME).write_text(json.dumps(metadata(version), indent=2, sort_keys=True))
+    return base
 
 
 @pytest.fixture(scope="session")
-def pkg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render_package(tmp_path_factory.mktemp("acc-py-pkg"))
+def fake_base(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``fake_base("3.X")``: the fake base of the local CPython 3.X, made once per session."""
+    made: dict[str, Path] = {}
+
+    def get(minor: str) -> Path:
+        if minor not in made:
+            made[minor] = make_base(tmp_path_factory.mktemp(f"base-{minor}"), minor)
+        return made[minor]
+
+    return get
 
 
-def interpreters() -> list[str]:
-    found = {"{}.{}".format(*sys.version_info[:2]): "self"}
-    for minor in ("3.7", "3.13"):
-        if minor in local_pythons():
-            found[minor] = minor
-    return sorted(found.values())
-
-
-def python_for(which: str) -> str:
-    if which == "self":  # the interpreter of the test venv, as python3.X (venv names links so)
-        return str(Path(sys.base_prefix) / "bin" / "python{}.{}".format(*sys.version_info[:2]))
-    prefix = local_pythons()[which]
-    return str(prefix / "bin" / f"python{which}")
-
-
-@pytest.fixture(params=interpreters())
-def python(request: pytest.FixtureRequest) -> str:
-    return python_for(request.param)
+@pytest.fixture(params=MINORS)
+def python(request: pytest.FixtureRequest, fake_base: Callable[[str], Path]) -> str:
+    """The python3.X of a fake base, for each CPython 3.7-3.13."""
+    minor = request.param
+    return str(fake_base(minor) / "bin" / f"python{minor}")
 
 
 def acc_py(
-    python: str, pkg: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    python: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full = {"PATH": "/usr/bin:/bin", "HOME": str(cwd or "/"), "PYTHONPATH": str(pkg)}
+    full = {"PATH": "/usr/bin:/bin", "HOME": str(cwd or "/"), "PYTHONPATH": PYTHONPATH}
     full.update(env or {})
     return subprocess.run(
         [python, "-m", "acc_py", *args], cwd=cwd, env=full, capture_output=True, text=True,
@@ -90,8 +112,10 @@ def acc_py(
     )  # fmt: skip
 
 
-def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+def one_line_error(
+    proc: subprocess.CompletedProcess[str], kind: type[AccPyError], *words: str
+) -> str:
+    assert proc.returncode == kind.exit_code, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("acc-py: error: "), lines[0]
@@ -100,23 +124,13 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: st
     return lines[0]
 
 
-@pytest.fixture(scope="session")
-def mod(pkg_dir: Path) -> Iterator[ModuleType]:
-    sys.path.insert(0, str(pkg_dir))
-    try:
-        import acc_py
-
-        yield acc_py
-    finally:
-        sys.path.remove(str(pkg_dir))
-
-
 # ------------------------------------------------------------------- on every interpreter
 
 
-def test_all_modules_compile(python: str, tmp_path: Path) -> None:
-    """Syntax that the oldest base Python (3.7) cannot read fails here."""
-    files = [str(p) for p in RECIPE.glob("*.py")]
+def test_all_modules_compile_and_import(python: str, tmp_path: Path) -> None:
+    """Syntax, or annotations evaluated at import, that the oldest base Python (3.7) cannot
+    take fail here."""
+    files = [str(p) for p in (PROJECT / "src" / "acc_py").glob("*.py")]
     proc = subprocess.run(
         [python, "-c", "import sys, py_compile\nfor f in sys.argv[1:]: py_compile.compile("
          "f, cfile=f + 'c.tmp', doraise=True)", *files],
@@ -125,33 +139,103 @@ def test_all_modules_compile(python: str, tmp_path: Path) -> None:
     for f in files:
         Path(f + "c.tmp").unlink(missing_ok=True)
     assert proc.returncode == 0, proc.stderr
+    modules = ", ".join(f"acc_py.{Path(f).stem}" for f in files if not f.endswith("__main__.py"))
+    imported = subprocess.run(
+        [python, "-c", f"import {modules}"], env={"PYTHONPATH": PYTHONPATH},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
 
 
-def test_version_and_help(python: str, pkg_dir: Path, tmp_path: Path) -> None:
-    proc = acc_py(python, pkg_dir, "--version", cwd=tmp_path)
+def test_version_and_help(python: str, tmp_path: Path) -> None:
+    proc = acc_py(python, "--version", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     ver = subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    assert "Acc-Py base 2023.06, patch 2" in proc.stdout
-    assert f"Python {ver}" in proc.stdout
-    helped = acc_py(python, pkg_dir, "--help", cwd=tmp_path)
+    base = Path(python).parent.parent
+    assert proc.stdout == f"acc-py (Acc-Py base 2023.06, patch 2) Python {ver}\nbase: {base}\n"
+    helped = acc_py(python, "--help", cwd=tmp_path)
     assert helped.returncode == 0
     for verb in ("venv", "init", "init-ci", "app"):
         assert verb in helped.stdout
-    assert acc_py(python, pkg_dir, cwd=tmp_path).returncode == 2
-    assert acc_py(python, pkg_dir, "app", "run", "--help", cwd=tmp_path).returncode == 0
+    for kind in (UsageError, ConfigError, CommandError, RefusedError, BaseError):
+        assert f"{kind.exit_code:>5}  {kind.__name__}: " in helped.stdout
+    assert acc_py(python, cwd=tmp_path).returncode == UsageError.exit_code
+    assert acc_py(python, "app", cwd=tmp_path).returncode == UsageError.exit_code
+    assert acc_py(python, "app", "run", "--help", cwd=tmp_path).returncode == 0
 
 
-def test_venv_matches_python_m_venv(python: str, pkg_dir: Path, tmp_path: Path) -> None:
+def test_version_of_a_deprecated_base(tmp_path: Path) -> None:
+    base = make_base(tmp_path, MINORS[0])
+    meta = json.loads((base / METADATA_NAME).read_text())
+    meta.update(version="2020.11", patch=1, status="deprecated", end_of_life="2024-12-31")
+    (base / METADATA_NAME).write_text(json.dumps(meta))
+    proc = acc_py(str(base / "bin" / f"python{MINORS[0]}"), "--version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(
+        "acc-py (Acc-Py base 2020.11, patch 1 (deprecated, end of life 2024-12-31)) Python "
+    )
+
+
+def test_base_by_the_name_it_was_reached_through(python: str, tmp_path: Path) -> None:
+    """ACC_PY_BASE (setup.sh) or the launcher's path name the base; shown by its version."""
+    (tmp_path / "2023.06").symlink_to(Path(python).parent.parent)
+    (tmp_path / "pro").symlink_to("2023.06")
+    proc = acc_py(python, "--version", env={"ACC_PY_BASE": str(tmp_path / "pro")})
+    assert proc.stdout.endswith(f"\nbase: {tmp_path / '2023.06'}\n"), proc.stderr
+    launcher = tmp_path / "pro" / "bin" / "acc-py"
+    code = f"from acc_py.cli import main; main(['--version'], launcher={str(launcher)!r})"
+    ran = subprocess.run(
+        [python, "-c", code], env={"PYTHONPATH": PYTHONPATH}, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert ran.stdout.endswith(f"\nbase: {tmp_path / '2023.06'}\n"), ran.stderr
+    elsewhere = acc_py(python, "--version", env={"ACC_PY_BASE": str(tmp_path)})
+    assert elsewhere.stdout.endswith(f"\nbase: {Path(python).parent.parent}\n")
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_a_python_without_acc_py_json_is_not_a_base(minor: str, tmp_path: Path) -> None:
+    python = python_exe(minor)
+    assert not (python.parent.parent / METADATA_NAME).exists()
+    for args in (["venv", "env"], ["init-ci"], ["--version"]):
+        err = one_line_error(acc_py(str(python), *args, cwd=tmp_path), BaseError)
+        assert f"{python.parent.parent} is not a built Acc-Py base" in err
+        assert "/bin/acc-py" in err  # how to fix it
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_venv_fast_path_imports_stay_light(python: str, tmp_path: Path) -> None:
+    """``acc-py venv`` imports json but not argparse, logging, subprocess, typing nor the
+    heavier core modules (each would cost a good part of its run time)."""
+    probe = (
+        "import sys; before = set(sys.modules)\n"
+        "from acc_py.cli import main\n"
+        "assert main(['venv', sys.argv[1]]) == 0\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    proc = subprocess.run(
+        [python, "-c", probe, str(tmp_path / "env")], env={"PYTHONPATH": PYTHONPATH},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    imported = set(proc.stdout.splitlines()[-1].split())
+    assert {"acc_py.venv", "json"} <= imported
+    heavy = {"argparse", "logging", "subprocess", "typing", "dataclasses", "pathlib", "shutil"}
+    assert not imported & heavy
+    light = {"accpy_core.errors", "accpy_core.names"}
+    assert not {m for m in imported if m.startswith("accpy_core.")} - light
+
+
+def test_venv_matches_python_m_venv(python: str, tmp_path: Path) -> None:
     """Byte for byte what `python -m venv --system-site-packages --without-pip` writes, but
     for the recorded command and acc-py's additions (pip.conf, pip launchers)."""
     mine, theirs = tmp_path / "a" / "env", tmp_path / "b" / "env"
     for parent in (mine.parent, theirs.parent):
         parent.mkdir()
-    proc = acc_py(python, pkg_dir, "venv", str(tmp_path / "env"), "--prompt", "my env",
-                  cwd=tmp_path)  # fmt: skip
+    proc = acc_py(python, "venv", str(tmp_path / "env"), "--prompt", "my env", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (tmp_path / "env").rename(mine)
     subprocess.run(
@@ -183,7 +267,8 @@ def test_venv_matches_python_m_venv(python: str, pkg_dir: Path, tmp_path: Path) 
             assert strip == [x for x in b[rel].splitlines() if not x.startswith("command")]
         else:
             assert a[rel] == b[rel], rel
-    assert "index-url = http://127.0.0.1:9/simple/" in a["pip.conf"]
+    assert f"home = {Path(python).parent}\n" in a["pyvenv.cfg"]  # the fake base, not pyenv's
+    assert f"index-url = {INDEX}" in a["pip.conf"]
     env = mine / "bin" / "python"
     out = subprocess.run(
         [str(env), "-c", "import sys; print(sys.prefix != sys.base_prefix)"],
@@ -192,27 +277,54 @@ def test_venv_matches_python_m_venv(python: str, pkg_dir: Path, tmp_path: Path) 
     assert out.stdout.strip() == "True"
 
 
-def test_venv_refuses_and_clears(python: str, pkg_dir: Path, tmp_path: Path) -> None:
+def test_venv_refuses_and_clears(python: str, tmp_path: Path) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    one_line_error(acc_py(python, pkg_dir, "venv", "full", cwd=tmp_path), 3, "not empty")
+    one_line_error(acc_py(python, "venv", "full", cwd=tmp_path), RefusedError, "not empty")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    assert acc_py(python, pkg_dir, "venv", "env", cwd=tmp_path).returncode == 0
+    assert acc_py(python, "venv", "env", cwd=tmp_path).returncode == 0
     junk = tmp_path / "env" / "lib" / "junk.txt"
     junk.write_text("x")
-    proc = acc_py(python, pkg_dir, "venv", "env", "--clear", cwd=tmp_path)
+    proc = acc_py(python, "venv", "env", "--clear", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not junk.exists()
     assert (tmp_path / "env" / "pyvenv.cfg").is_file()
-    one_line_error(acc_py(python, pkg_dir, "venv", "--recreate", "nope", cwd=tmp_path), 3, "venv")
+    one_line_error(acc_py(python, "venv", "--recreate", "nope", cwd=tmp_path), RefusedError, "venv")
 
 
-def test_init_project(python: str, pkg_dir: Path, tmp_path: Path) -> None:
-    err = one_line_error(acc_py(python, pkg_dir, "init", "my-app", cwd=tmp_path), 2, "my_app")
+def test_recreate_failure_restores_and_shows_the_command(python: str, tmp_path: Path) -> None:
+    """pip cannot reinstall what the venv had (the index is down): the old venv is back as it
+    was; the error names what failed, pip's output follows it, -v shows the command."""
+    assert acc_py(python, "venv", "env", cwd=tmp_path).returncode == 0
+    lib = next((tmp_path / "env" / "lib").iterdir())
+    dist = lib / "site-packages" / "accpy_gone-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: accpy_gone\nVersion: 1.0\n")
+    before = sorted(str(p) for p in (tmp_path / "env").rglob("*"))
+    pip_env = {"PIP_NO_INDEX": "1"}  # hermetic, whatever /etc/pip.conf says; the user's
+    # PIP_* settings reach the pip acc-py runs
+    quiet = acc_py(python, "venv", "--recreate", "env", cwd=tmp_path, env=pip_env)
+    verbose = acc_py(python, "-v", "venv", "--recreate", "env", cwd=tmp_path, env=pip_env)
+    for proc in (quiet, verbose):
+        assert proc.returncode == CommandError.exit_code, proc.stderr
+        errors = [x for x in proc.stderr.splitlines() if x.startswith("acc-py: error: ")]
+        assert len(errors) == 1, proc.stderr
+        assert errors[0].startswith("acc-py: error: reinstalling 1 package(s)"), errors[0]
+        assert f"the old venv {tmp_path / 'env'} is restored as it was" in errors[0]
+        assert "accpy_gone" in proc.stderr.split(errors[0], 1)[1]  # pip's output, below
+        assert sorted(str(p) for p in (tmp_path / "env").rglob("*")) == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["env"]
+    assert "\n+ " not in "\n" + quiet.stderr
+    assert f"+ {tmp_path / 'env' / 'bin' / 'python'} -m pip install" in verbose.stderr
+    assert "Traceback" in verbose.stderr and "Traceback" not in quiet.stderr
+
+
+def test_init_project(python: str, tmp_path: Path) -> None:
+    err = one_line_error(acc_py(python, "init", "my-app", cwd=tmp_path), UsageError, "my_app")
     assert "acc-py init my_app" in err
-    one_line_error(acc_py(python, pkg_dir, "init", "json", cwd=tmp_path), 2, "json_project")
-    one_line_error(acc_py(python, pkg_dir, "init", "2fast", cwd=tmp_path), 2, "p2fast")
-    proc = acc_py(python, pkg_dir, "init", "my_app", cwd=tmp_path)
+    one_line_error(acc_py(python, "init", "json", cwd=tmp_path), UsageError, "json_project")
+    one_line_error(acc_py(python, "init", "2fast", cwd=tmp_path), UsageError, "p2fast")
+    proc = acc_py(python, "init", "my_app", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     proj = tmp_path / "my_app"
     found = sorted(str(p.relative_to(proj)) for p in proj.rglob("*") if p.is_file())
@@ -235,66 +347,123 @@ def test_init_project(python: str, pkg_dir: Path, tmp_path: Path) -> None:
         [python, "-m", "my_app"], cwd=proj, capture_output=True, text=True, check=False
     )
     assert ran.returncode == 0 and "Hello from my_app 0.1.0" in ran.stdout
-    again = acc_py(python, pkg_dir, "init", "my_app", cwd=tmp_path)
-    one_line_error(again, 3, "never overwrites")
+    again = acc_py(python, "init", "my_app", cwd=tmp_path)
+    one_line_error(again, RefusedError, "never overwrites")
 
 
-def test_init_ci(python: str, pkg_dir: Path, tmp_path: Path) -> None:
-    proc = acc_py(python, pkg_dir, "init-ci", cwd=tmp_path)
+def test_init_ci(python: str, tmp_path: Path) -> None:
+    proc = acc_py(python, "init-ci", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    ci = yaml.safe_load((tmp_path / ".gitlab-ci.yml").read_text())
-    tests = {k: v for k, v in ci.items() if k.startswith("test:")}
+    ci_yml = yaml.safe_load((tmp_path / ".gitlab-ci.yml").read_text())
+    tests = {k: v for k, v in ci_yml.items() if k.startswith("test:")}
     assert sorted(tests) == ["test:2023.06", "test:2024.12"]  # 2020.11 is deprecated
     assert tests["test:2024.12"]["image"] == "registry.cern.ch/acc/acc-py_el9_base:2024.12"
     assert tests["test:2023.06"]["variables"]["ACC_PY_BASE_VERSION"] == "2023.06"
-    assert {"lint", "build", "docs", "publish"} <= set(ci)
-    assert ci["publish"]["rules"] == [{"if": "$CI_COMMIT_TAG"}]
-    assert ci["stages"] == ["lint", "build", "test", "docs", "publish"]
-    one_line_error(acc_py(python, pkg_dir, "init-ci", cwd=tmp_path), 3, "--force")
-    forced = acc_py(python, pkg_dir, "init-ci", "--force", "--variant", "gui", cwd=tmp_path)
+    assert {"lint", "build", "docs", "publish"} <= set(ci_yml)
+    assert ci_yml["publish"]["rules"] == [{"if": "$CI_COMMIT_TAG"}]
+    assert ci_yml["stages"] == ["lint", "build", "test", "docs", "publish"]
+    assert ci_yml["variables"]["ACC_PY_PUBLISH_URL"] == "http://127.0.0.1:9/"
+    assert "auditwheel repair --plat manylinux_2_28_x86_64" in ci_yml["build"]["script"][-1]
+    one_line_error(acc_py(python, "init-ci", cwd=tmp_path), RefusedError, "--force")
+    forced = acc_py(python, "init-ci", "--force", "--variant", "gui", cwd=tmp_path)
     assert forced.returncode == 0
     assert "acc-py_el9_gui:2023.06" in (tmp_path / ".gitlab-ci.yml").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [".gitlab-ci.yml"]  # no temporary file left
 
 
-def fake_deployment(root: Path, app: str, version: str, code: str) -> None:
+def fake_deployment(root: Path, app_name: str, version: str, code: str) -> None:
     """A deployed version as acc-py app deploy leaves it (without the venv's contents)."""
-    vdir = root / app / version
+    vdir = root / app_name / version
     (vdir / "exec").mkdir(parents=True)
     (vdir / "venv").mkdir()
-    (vdir / "app.json").write_text(json.dumps({"app": app, "version": version}))
-    script = vdir / "exec" / app
-    script.write_text(f'#!/bin/sh\necho "{app} {version} $*"\nexit {code}\n')
+    (vdir / "app.json").write_text(json.dumps({"app": app_name, "version": version}))
+    script = vdir / "exec" / app_name
+    script.write_text(f'#!/bin/sh\necho "{app_name} {version} $*"\nexit {code}\n')
     script.chmod(0o755)
 
 
-def test_app_promote_run_list(python: str, pkg_dir: Path, tmp_path: Path) -> None:
+def test_app_promote_run_list(python: str, tmp_path: Path) -> None:
     apps = tmp_path / "apps"
     fake_deployment(apps, "demo", "1.0", "3")
     fake_deployment(apps, "demo", "1.10", "4")
     env = {"ACC_PY_DEPLOY_BASE": str(apps)}
-    one_line_error(acc_py(python, pkg_dir, "app", "run", "demo", cwd=tmp_path, env=env), 2,
+    one_line_error(acc_py(python, "app", "run", "demo", cwd=tmp_path, env=env), UsageError,
                    "promote")  # fmt: skip
-    assert acc_py(python, pkg_dir, "app", "promote", "demo", "1.0", env=env).returncode == 0
+    assert acc_py(python, "app", "promote", "demo", "1.0", env=env).returncode == 0
     assert os.readlink(apps / "demo" / "pro") == "1.0"
-    ran = acc_py(python, pkg_dir, "app", "run", "demo", "a", "--b", env=env)
+    ran = acc_py(python, "app", "run", "demo", "a", "--b", env=env)
     assert (ran.returncode, ran.stdout) == (3, "demo 1.0 a --b\n")
-    ran = acc_py(python, pkg_dir, "app", "run", "demo", "--version", "1.10", "--", "x", env=env)
+    ran = acc_py(python, "app", "run", "demo", "--version", "1.10", "--", "x", env=env)
     assert (ran.returncode, ran.stdout) == (4, "demo 1.10 x\n")
-    one_line_error(acc_py(python, pkg_dir, "app", "promote", "demo", "2.0", env=env), 2,
+    one_line_error(acc_py(python, "app", "promote", "demo", "2.0", env=env), UsageError,
                    "1.0, 1.10")  # fmt: skip
-    one_line_error(acc_py(python, pkg_dir, "app", "run", "nope", env=env), 2, "demo")
-    listed = acc_py(python, pkg_dir, "app", "list", "--deploy-base", str(apps))
+    one_line_error(acc_py(python, "app", "run", "nope", env=env), UsageError, "demo")
+    listed = acc_py(python, "app", "list", "--deploy-base", str(apps))
     assert listed.returncode == 0
     rows = [line.rstrip() for line in listed.stdout.splitlines()[1:]]
     assert rows == ["demo", "  1.0              pro", "  1.10"]
+    # pro moves by a symlink renamed over the old one: nothing else is left in the app's dir
+    assert acc_py(python, "app", "promote", "demo", "1.10", env=env).returncode == 0
+    assert os.readlink(apps / "demo" / "pro") == "1.10"
+    assert sorted(p.name for p in (apps / "demo").iterdir()) == ["1.0", "1.10", "pro"]
+
+
+@pytest.mark.parametrize("name", ["../../evil", 'x"; rm -rf ~; "', ".hidden"])
+def test_deploy_refuses_console_scripts_that_are_not_plain_names(
+    name: str, python: str, tmp_path: Path
+) -> None:
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(
+            "demo-1.0.dist-info/entry_points.txt", f"[console_scripts]\n{name} = demo:main\n"
+        )
+    probe = (
+        "import sys; from acc_py import _deploy; from accpy_core.errors import UsageError\n"
+        "try:\n    _deploy._console_scripts(sys.argv[1])\n"
+        "except UsageError as exc:\n    print('refused:', exc)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": PYTHONPATH}
+    out = subprocess.run(
+        [python, "-c", probe, str(wheel)], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("refused:") and "not a plain file name" in out
 
 
 # ------------------------------------------------------------------------------ in process
 
 
-def test_logical_base_dir(mod: ModuleType, tmp_path: Path) -> None:
-    from acc_py._base import logical_base_dir
+def test_metadata_is_read_as_the_core_reads_it(tmp_path: Path) -> None:
+    """acc-py reads ACC-PY.json through the core's light reader (accpy_core.names: layout is
+    too heavy to import for acc-py venv): the same file, the same data, its own errors."""
+    assert _base.METADATA_NAME is METADATA_NAME
+    (tmp_path / METADATA_NAME).write_text(json.dumps(metadata("3.11.4")))
+    assert _base.read_metadata(str(tmp_path)) == read_metadata(tmp_path)
+    (tmp_path / METADATA_NAME).write_text("[1, 2]")
+    with pytest.raises(BaseError, match="not a JSON object"):
+        _base.read_metadata(str(tmp_path))
+    (tmp_path / METADATA_NAME).write_text("{")
+    with pytest.raises(BaseError, match="reinstall the base"):
+        _base.read_metadata(str(tmp_path))
 
+
+def test_base_from_metadata(tmp_path: Path) -> None:
+    meta = metadata("3.11.4")
+    meta["bases"] = [*BASES, {"status": "pro"}, "junk"]  # entries without a version: skipped
+    base = Base(str(tmp_path), meta)
+    assert (base.version, base.patch, base.status, base.end_of_life) == ("2023.06", 2, "pro", None)
+    assert base.platform == "manylinux_2_28_x86_64"
+    assert base.install_root == "/acc/local/share/python/acc-py"
+    assert [b.version for b in base.bases] == ["2020.11", "2023.06", "2024.12"]
+    assert base.bases[0].end_of_life == "2024-12-31" and base.bases[0].python == "3.7.9"
+    assert base.bindir == str(tmp_path / "bin")
+    assert base.index_url() == INDEX  # no pip.conf: the index the base was built with
+    (tmp_path / "pip.conf").write_text("[global]\nindex_url = https://mirror.example/simple/\n")
+    assert base.index_url() == "https://mirror.example/simple/"
+    with pytest.raises(BaseError, match="names no base version"):
+        Base(str(tmp_path), {"patch": 1})
+
+
+def test_logical_base_dir(tmp_path: Path) -> None:
     base = tmp_path / "base"
     (base / "._2023.06.2").mkdir(parents=True)
     (base / "2023.06").symlink_to("._2023.06.2")
@@ -306,86 +475,94 @@ def test_logical_base_dir(mod: ModuleType, tmp_path: Path) -> None:
     assert logical_base_dir(str(base / "2023.06"), "2023.06") == str(base / "2023.06")
 
 
-def test_render_script_quotes_like_new_venv(mod: ModuleType) -> None:
+def test_render_script_quotes_like_new_venv() -> None:
     """Templates after gh-124651 have bare placeholders and venv shell-quotes the values."""
-    from acc_py.venv import render_script
-
     values = [("__VENV_DIR__", "/tmp/it's here"), ("__VENV_PROMPT__", "p")]
     new = render_script("VIRTUAL_ENV=__VENV_DIR__\nPS1=(__VENV_PROMPT__)", "activate", values,
                         True)  # fmt: skip
     assert new == "VIRTUAL_ENV='/tmp/it'\"'\"'s here'\nPS1=(p)"
     ps1 = render_script("$VenvDir = __VENV_DIR__", "Activate.ps1", values, True)
     assert ps1 == "$VenvDir = '/tmp/it''s here'"
+    bat = render_script("set VENV=__VENV_DIR__", "activate.bat", values, True)
+    assert bat == "set VENV=/tmp/it's here"
     old = render_script('VIRTUAL_ENV="__VENV_DIR__"', "activate", values, False)
     assert old == 'VIRTUAL_ENV="/tmp/it\'s here"'
 
 
-def test_read_lock(mod: ModuleType, tmp_path: Path) -> None:
-    from acc_py import _base
-    from acc_py._site import VERSION
-    from acc_py.app import LockError, read_lock
-
-    class FakeBase:
-        version = VERSION
-        dir = str(tmp_path / "base" / VERSION)
-
+def test_read_lock(tmp_path: Path) -> None:
+    base = Base(str(tmp_path / "base" / "2023.06"), metadata("3.11.4"))
     lock = tmp_path / "requirements.txt"
-    lock.write_text(f"### base_python: {VERSION}\n# c\nfoo==1.0 \\\n    --hash=sha256:ab\n")
-    assert read_lock(str(lock), FakeBase) == ["foo==1.0      --hash=sha256:ab"]
-    lock.write_text(f"### base_python: {VERSION}\nfoo>=1.0\n")
-    with pytest.raises(LockError, match="not pinned"):
-        read_lock(str(lock), FakeBase)
-    lock.write_text("foo==1.0 --hash=sha256:ab\n")
-    with pytest.raises(LockError, match="first line"):
-        read_lock(str(lock), FakeBase)
+    lock.write_text("### base_python: 2023.06\n# c\nfoo==1.0 \\\n    --hash=sha256:ab\n")
+    assert app.read_lock(str(lock), base) == ["foo==1.0      --hash=sha256:ab"]
+    lock.write_text("### base_python: 2023.06\nfoo>=1.0\n")
+    with pytest.raises(ConfigError, match="not pinned"):
+        app.read_lock(str(lock), base)
+    for first in ("foo==1.0 --hash=sha256:ab", "### base_python: 2023.6"):
+        lock.write_text(first + "\n")
+        with pytest.raises(ConfigError, match="first line"):
+            app.read_lock(str(lock), base)
     lock.write_text("### base_python: 2099.01\n")
-    with pytest.raises(_base.BaseError, match=r"2099\.01 is not installed"):
-        read_lock(str(lock), FakeBase)
+    with pytest.raises(BaseError, match=r"2099\.01 is not installed"):
+        app.read_lock(str(lock), base)
+    with pytest.raises(UsageError, match="acc-py app lock"):
+        app.read_lock(str(tmp_path / "none.txt"), base)
 
 
-def test_lock_rendering_is_sorted_and_stable(mod: ModuleType) -> None:
-    from acc_py.app import render_config, render_lock
-
-    class FakeBase:
-        version = "2023.06"
-        python_version = "3.11"
-
+def test_lock_rendering_is_sorted_and_stable(tmp_path: Path) -> None:
+    base = Base(str(tmp_path), metadata("3.11.4"))
     pins = [("Zeta_Pkg", "2.0", "b" * 64), ("alpha", "1.0", "a" * 64)]
-    text = render_lock(FakeBase, "demo", sorted(pins, key=lambda p: p[0].lower()))
+    text = app.render_lock(base, "demo", sorted(pins, key=lambda p: p[0].lower()))
     assert text.startswith("### base_python: 2023.06\n")
     assert text.index("alpha==1.0") < text.index("zeta-pkg==2.0")
-    assert render_lock(FakeBase, "demo", pins[::-1][::-1]) == render_lock(FakeBase, "demo", pins)
-    assert json.loads(render_config(FakeBase, "demo"))["base_python"] == "2023.06"
+    assert app.render_lock(base, "demo", pins[::-1][::-1]) == app.render_lock(base, "demo", pins)
+    assert json.loads(app.render_config(base, "demo"))["base_python"] == "2023.06"
 
 
-def test_requirement_lines(mod: ModuleType) -> None:
-    from acc_py._recreate import requirement
-
-    assert requirement("a", "1", None) == "a==1"
+def test_requirement_lines() -> None:
+    assert _recreate.requirement("a", "1", None) == "a==1"
     editable = {"url": "file:///src/my%20proj", "dir_info": {"editable": True}}
-    assert requirement("p", "0.1", editable) == "-e /src/my proj"
+    assert _recreate.requirement("p", "0.1", editable) == "-e /src/my proj"
     vcs = {"url": "https://git.example/x.git", "vcs_info": {"vcs": "git", "commit_id": "abc"}}
-    assert requirement("x", "1", vcs) == "x @ git+https://git.example/x.git@abc"
+    assert _recreate.requirement("x", "1", vcs) == "x @ git+https://git.example/x.git@abc"
 
 
-@pytest.mark.parametrize("name", ["../../evil", 'x"; rm -rf ~; "', ".hidden"])
-def test_deploy_refuses_console_scripts_that_are_not_plain_names(
-    name: str, python: str, pkg_dir: Path, tmp_path: Path
-) -> None:
-    import zipfile
-
-    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        zf.writestr(
-            "demo-1.0.dist-info/entry_points.txt", f"[console_scripts]\n{name} = demo:main\n"
-        )
-    probe = (
-        "import sys; from acc_py import _deploy\n"
-        "try:\n    _deploy._console_scripts(sys.argv[1])\n"
-        "except _deploy.UsageError as exc:\n    print('refused:', exc)\n"
+def test_amend_keeps_the_command_output_below() -> None:
+    """A note goes on the first line of a CommandError; the output tail stays under it."""
+    failed = CommandError("pip failed with exit code 1:\nERROR: no\nERROR: really")
+    assert _recreate.amend(failed, "restored") == (
+        "pip failed with exit code 1; restored:\nERROR: no\nERROR: really"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(pkg_dir)}
-    out = subprocess.run(
-        [python, "-c", probe, str(wheel)], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    assert out.startswith("refused:") and "not a plain file name" in out
+    assert _recreate.amend(RefusedError("no"), "restored") == "no; restored"
+
+
+def test_image_os_and_supported_bases(tmp_path: Path) -> None:
+    assert ci.image_os("manylinux2014_x86_64") == "cc7"
+    assert ci.image_os("manylinux_2_17_x86_64") == "cc7"
+    assert ci.image_os("manylinux_2_28_x86_64") == "el9"
+    assert ci.image_os("musllinux_1_2_x86_64") == "el9"
+    assert ci.image_os("") == "el9"
+    with pytest.raises(BaseError, match="not a platform tag"):
+        ci.image_os("manylinux-2.28")
+    meta = metadata("3.11.4")
+    meta["bases"] = [BASES[2], BASES[0], BASES[1]]
+    assert [b.version for b in ci.supported_bases(Base(str(tmp_path), meta))] == [
+        "2023.06", "2024.12",
+    ]  # fmt: skip
+    meta["bases"] = []  # an old ACC-PY.json: the base itself
+    (alone,) = ci.supported_bases(Base(str(tmp_path), meta))
+    assert (alone.version, alone.python, alone.platform) == (
+        "2023.06", "3.11.4", "manylinux_2_28_x86_64",
+    )  # fmt: skip
+
+
+def test_exit_codes_are_the_cores() -> None:
+    """acc-py has no error classes of its own: every error it raises is of the core's kinds."""
+    for module in (_base, app, ci, _recreate):
+        own = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type)
+            and issubclass(value, Exception)
+            and value.__module__.startswith("acc_py")
+        ]
+        assert own == [], module.__name__

@@ -22,7 +22,7 @@ from typing import Any
 
 from accpy_core.archive import safe_extract
 from accpy_core.errors import ArchiveError, ChecksumError, SourceError
-from accpy_core.fs import read_json_object
+from accpy_core.names import read_json_object
 from accpy_manifest import PbsAsset
 
 from ..download import fetch

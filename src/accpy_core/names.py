@@ -1,0 +1,66 @@
+"""The names every Acc-Py tool agrees on, and the one reader of a JSON-object file.
+
+Light on purpose: it imports only :mod:`json` and :mod:`accpy_core.errors`, so that what runs
+at a user's every command (``acc-py venv``) can use it; :mod:`accpy_core.layout` builds the
+operations on an install root on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errors import AccPyError
+
+#: typing.TYPE_CHECKING without importing typing at run time (mypy takes it as True)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+DEFAULT_ROOT = "/acc/local/share/python/acc-py"
+ROOT_ENV = "ACC_PY_ROOT"
+#: the directory of the bases under an install root
+BASE_AREA = "base"
+#: what a base is (version, patch, Python, platform, status, the site, the other bases)
+METADATA_NAME = "ACC-PY.json"
+#: every file of a base with its sha256 (accpy_core.record)
+RECORD_NAME = "ACC-PY.RECORD"
+#: the install root's lock (accpy_core.lock), a directory
+LOCK_NAME = ".lock"
+TARBALL_PREFIX = "acc-py-base"
+TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar")
+#: hidden names an interrupted run leaves under base/ (layout.Layout.leftovers)
+LEFTOVER_PREFIXES = (".staging-", ".trash-", ".download-")
+
+
+def tree_name(version: str, patch: int) -> str:
+    """``._2023.06.2``: the real tree of a patch release."""
+    return f"._{version}.{patch}"
+
+
+def tarball_stem(version: str, platform: str) -> str:
+    """``acc-py-base-2023.06-manylinux_2_28_x86_64``: the name of a base's artifacts."""
+    return f"{TARBALL_PREFIX}-{version}-{platform}"
+
+
+def read_json_object(
+    path: str | os.PathLike[str],
+    error: type[AccPyError],
+    hint: str,
+    *,
+    missing: str | None = None,
+) -> dict[str, Any]:
+    """The JSON object in ``path``; anything else raises ``error`` naming the file and ``hint``
+    (``missing``: the message when there is no such file)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError as exc:
+        raise error(missing or f"{path} does not exist; {hint}") from exc
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror}; {hint}") from exc
+    except ValueError as exc:
+        raise error(f"{path} is not valid JSON ({exc}); {hint}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path} is not a JSON object; {hint}")
+    return data
