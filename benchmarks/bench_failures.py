@@ -4,7 +4,8 @@
     benchmarks/bench_failures.py [--runs 3]
 
 Each case runs ``acc-py-build base 2023.06`` as a user would, with an empty cache, and must
-fail with its error line (the checks list the offending files below it); the median wall time of ``--runs`` runs is printed:
+fail with its error line (the checks list the offending files below it); the median wall time
+of ``--runs`` runs is printed:
 
 - an unreachable mirror (a closed port on 127.0.0.1): the way out (PBS_MIRROR=, INTERPRETER=)
   at once, no retries against a refused connection;

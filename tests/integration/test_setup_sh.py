@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, python_prefix
+from conftest import python_prefix
 
 from accpy_builder.inject import inject, template_values
 from accpy_manifest import BaseSpec, PbsAsset, Site
