@@ -168,4 +168,3 @@ def is_inside(root: StrPath, path: StrPath) -> bool:
     root_s = os.path.normpath(os.fspath(root))
     path_s = os.path.normpath(os.fspath(path))
     return path_s == root_s or path_s.startswith(root_s.rstrip("/") + "/")
-

@@ -108,9 +108,7 @@ def host_refusal(
     if glibc is None:
         return f"it needs glibc {plat.libc_text} ({tag}) and this host has no glibc"
     if glibc < plat.libc:
-        return (
-            f"it needs glibc {plat.libc_text} ({tag}) but this host has {glibc[0]}.{glibc[1]}"
-        )
+        return f"it needs glibc {plat.libc_text} ({tag}) but this host has {glibc[0]}.{glibc[1]}"
     return ""
 
 

@@ -31,9 +31,7 @@ def quote_command(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def clean_env(
-    extra: Mapping[str, str] | None = None, *, user: bool = False
-) -> dict[str, str]:
+def clean_env(extra: Mapping[str, str] | None = None, *, user: bool = False) -> dict[str, str]:
     """The environment to run a base's Python in.
 
     ``user=False`` (the builder): no PYTHON*, PIP_*, UV_*, CONDA_*, LD_* or venv variables, pip

@@ -259,8 +259,11 @@ class _Reader:
             plat = parse_platform(value)
         except ConfigError:
             plat = None
-        if plat is None or plat.family != "manylinux" or plat.arch != "x86_64" or (
-            plat.canonical != value
+        if (
+            plat is None
+            or plat.family != "manylinux"
+            or plat.arch != "x86_64"
+            or (plat.canonical != value)
         ):
             fix = "write manylinux_<major>_<minor>_x86_64, e.g. manylinux_2_28_x86_64"
             self.fail(node, f"{where} {value!r} is not valid", fix)
