@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from accpy_core.versions import DEPRECATED
+
 PBS_GITHUB = "https://github.com/astral-sh/python-build-standalone/releases/download"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 
@@ -80,7 +82,7 @@ class BaseSpec:
 
     @property
     def deprecated(self) -> bool:
-        return self.status == "deprecated"
+        return self.status == DEPRECATED
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from accpy_core.errors import ConfigError, ManifestError
 from accpy_core.platforms import parse_platform
-from accpy_core.versions import STATUSES, VERSION_PATTERN
+from accpy_core.versions import DEPRECATED, STATUSES, VERSION_PATTERN
 
 from .model import (
     DEFAULT_PLATFORM,
@@ -288,7 +288,7 @@ class _Reader:
             fix = _suggest(status, STATUSES, "use one of")
             self.fail(f["status"], f"{where}: unknown status {status!r}", fix)
         eol = self.end_of_life(f["end_of_life"], where) if "end_of_life" in f else None
-        if status == "deprecated" and eol is None:
+        if status == DEPRECATED and eol is None:
             fix = "add e.g. end_of_life: 2026-12-31"
             self.fail(node, f"{where} is deprecated but has no end_of_life", fix)
         python = self.matching(f["python"], f"{where}: python", _PYTHON, "write X.Y.Z, e.g. 3.11.4")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from accpy_core.errors import AccPyError, ConfigError
+from accpy_core.versions import DEPRECATED
 
 from .store import Store
 
@@ -118,7 +119,7 @@ def build(
         )
         for base, status, eol, _last in rows:
             statuses[base] = (status, eol)
-    deprecated = sorted(b for b, (status, _eol) in statuses.items() if status == "deprecated")
+    deprecated = sorted(b for b, (status, _eol) in statuses.items() if status == DEPRECATED)
     hosts: list[dict[str, Any]] = []
     if deprecated:
         marks = ", ".join("?" * len(deprecated))
