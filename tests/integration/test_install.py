@@ -452,18 +452,18 @@ def test_sigkill_at_random_times(bases: dict[str, Path], tmp_path: Path) -> None
     assert subprocess.run(cmd, capture_output=True, check=False).returncode == 0
     duration = time.monotonic() - start
     assert cli("remove", "2023.06.3", "--force", root=root) == 0
-    trials, kills, states = 12, 0, set()
-    for _ in range(trials):
+    wanted, kills, attempts = 12, 0, 0
+    while kills < wanted and attempts < 3 * wanted:  # a run that ended first is tried again
+        attempts += 1
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.1, 0.9) * duration)
+        time.sleep(rng.uniform(0.05, 0.8) * duration)
         proc.send_signal(signal.SIGKILL)
         kills += proc.wait() == -signal.SIGKILL
         _check_after_kill(root, {2, 3})
-        states.add(patch_of(root, "2023.06"))
         if patch_of(root, "2023.06") == 3:  # done: go back to .2 for the next trial
             assert cli("remove", "2023.06.3", "--force", root=root) == 0
-    print(f"\nrandom-time SIGKILL trials: {trials}, killed mid-run: {kills}, run {duration:.2f} s")
-    assert kills == trials, f"only {kills} of {trials} kills landed before the run ended"
+    print(f"\nrandom-time SIGKILL: {kills} kills mid-run in {attempts} runs of {duration:.2f} s")
+    assert kills == wanted, f"only {kills} of {attempts} kills landed before the run ended"
     # a kill between mkdir(.lock.<token>) and writing its owner file leaves a directory that
     # nobody can tell from a racer's lock in the making for a minute: age such leftovers, as
     # the next run a minute later would find them
