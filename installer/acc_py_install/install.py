@@ -14,9 +14,11 @@ completes the job:
 3. a tarball is unpacked into ``base/.staging-XXXX`` (same file system), refusing hostile
    members and hashing every file as it is written; every file of the tree is then checked
    against ``ACC-PY.RECORD``;
-4. optionally made read-only; renamed to ``base/._<version>.<patch>``;
-5. ``base/<version>`` is switched by renaming a new symlink over it; ``--pro`` then switches
-   ``pro``.
+4. optionally made read-only; made durable (``syncfs``: every file and directory is on disk,
+   or on the NFS server, before anything points to it); renamed to
+   ``base/._<version>.<patch>``, and the directory fsync'ed;
+5. ``base/<version>`` is switched by renaming a new symlink over it, the directory fsync'ed;
+   ``--pro`` then switches ``pro`` the same way.
 
 The previous patch tree stays (``rollback``, ``remove``). Installing a release that is already
 there with the same record is a no-op (or only the symlink switch an interrupted run missed).
@@ -44,7 +46,7 @@ from accpy_core.errors import (
     SpaceError,
     UsageError,
 )
-from accpy_core.fs import crash_point, fsync_dir, remove_tree
+from accpy_core.fs import crash_point, fsync_dir, remove_tree, sync_tree
 from accpy_core.layout import (
     METADATA_NAME,
     PRO,
@@ -384,9 +386,13 @@ def _install_tree(tree: Path, cand: Candidate, layout: Layout, opts: Options) ->
 
 
 def _place(tree: Path, target: Path, opts: Options) -> None:
+    """Rename ``tree`` to ``target``; its files, its directories and the rename are durable
+    first, so that a power cut leaves either no tree or a complete one."""
     if opts.read_only:
         make_read_only(tree)
         crash_point("made read-only")
+    sync_tree(tree)
+    crash_point("made durable")
     os.rename(tree, target)
     fsync_dir(target.parent)
     crash_point("renamed into place")
@@ -520,6 +526,7 @@ def _install_prefix(source: str | None, prefix: Path, opts: Options, staged: Pat
             staging = make_staging(parent, f".{prefix.name}.staging-{os.getpid()}")
             tree = unpack(tarball, cand, staging)
         crash_point("verified")
+        sync_tree(tree)
         if state == "replace":
             old = parent / f".{prefix.name}.old-{os.getpid()}"
             os.rename(prefix, old)

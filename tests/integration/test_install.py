@@ -675,3 +675,45 @@ def test_install_refuses_a_downgrade_and_an_end_of_life_pro(
     assert not (root / "base" / "2020.11").exists()  # refused before anything was written
     assert os.readlink(root / "base" / "pro") == "2023.06"
     assert cli("install", str(bases["eol"]), root=root) == 0  # without --pro: fine
+
+
+# --- durability --------------------------------------------------------------------------------
+
+
+def test_durable_before_visible(bases: dict[str, Path], tmp_path: Path) -> None:
+    """A power cut must find either no tree or a complete one: the system calls, in order, are
+    syncfs (every file and directory of the new tree written back) before the tree is renamed
+    into place, an fsync of base/ after that rename, and an fsync of base/ after each symlink
+    is renamed over the old one."""
+    strace = shutil.which("strace")
+    assert strace, "strace is not installed: `make test-deps` installs it"
+    root = tmp_path / "root"
+    trace = tmp_path / "trace"
+    proc = subprocess.run(
+        [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=syncfs,fsync,rename,renameat,"
+         "renameat2,openat", sys.executable, "-m", "acc_py_install", "install",
+         str(bases["23p1"]), "--pro", "--root", str(root)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    fds: dict[str, str] = {}  # fd -> path of the directories opened
+    events: list[str] = []
+    for line in trace.read_text().splitlines():
+        call = line.split(None, 1)[1] if " " in line else line
+        if call.startswith("openat(") and "O_DIRECTORY" in call and "= " in call:
+            fds[call.rsplit("= ", 1)[1].strip()] = call.split('"')[1]
+        elif call.startswith("fsync(") and "= 0" in call:
+            fd = call[len("fsync(") :].split(")", 1)[0]
+            events.append(f"fsync {fds.get(fd, '?')}")
+        elif call.startswith("syncfs(") and "= 0" in call:
+            events.append("syncfs")
+        elif call.startswith("rename") and "= 0" in call:
+            events.append("rename " + call.split('"')[3].rsplit("/", 1)[-1])
+    base = str(root / "base")
+    tree = events.index("rename ._2023.06.1")
+    assert "syncfs" in events[:tree], events
+    after = events[tree + 1 :]
+    assert after[0] == f"fsync {base}", events
+    for link in ("2023.06", "pro"):
+        at = events.index(f"rename {link}")
+        assert events[at + 1] == f"fsync {base}", events
