@@ -65,11 +65,13 @@ manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
-# and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh)
-# and PostgreSQL (the usage collector's backend).
+# and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
+# PostgreSQL (the usage collector's backend) and a C compiler with the static C library (every
+# build compiles bin/acc-py).
 test-deps:
 	@missing=""; for s in bash zsh dash tcsh strace shellcheck; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	echo 'int main(void) { return 0; }' | cc -static -x c -o /dev/null - 2>/dev/null || missing="$$missing gcc libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (Debian packages)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -82,11 +84,13 @@ lint: venv
 	$(BIN)/mypy
 	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
 		--ignore-missing-imports $(SHIPPED)
-	@# the usage hook, as every base runs it (rendered for the pro base)
+	@# the usage hook and acc-py's entry point, as every base runs them (rendered for the pro base)
 	$(BIN)/acc-py-build render sitecustomize.py.in --version $(VERSION) -o build/lint/sitecustomize.py
-	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py
-	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py
-	$(MYPY37) --config-file "" --python-version 3.7 --strict build/lint/sitecustomize.py
+	$(BIN)/acc-py-build render acc-py.py.in --version $(VERSION) -o build/lint/acc-py.py
+	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py
+	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py
+	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
+		build/lint/sitecustomize.py build/lint/acc-py.py
 
 test: venv test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,6 +11,11 @@ include. Differences, on purpose:
 - ``pip.conf`` in the venv names the site's index: pip reads ``<sys.prefix>/pip.conf``, so
   ``venv/bin/python -m pip install X`` uses the site index without sourcing anything.
 
+One definition of what a venv holds: :func:`plan` (pure: the directories, symlinks and files,
+with their contents and modes, for a base, a final path and a prompt), written by :func:`write`.
+:mod:`acc_py._skeleton` serializes the same plan, with markers in place of the paths and the
+prompt, for ``bin/acc-py`` (a static program) to instantiate without starting Python.
+
 On the fast path of ``acc-py venv`` (see :mod:`acc_py.cli`): nothing heavier than shlex here.
 """
 
@@ -31,6 +36,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 HELP = "create a virtual environment on the current base (numpy, scipy and pip from the base)"
+
+#: The kinds of :class:`Entry`.
+DIR, LINK, FILE = "dir", "link", "file"
+
+#: What the activate templates' placeholders (``__VENV_DIR__``, ...) have in common. They are
+#: replaced one after the other, so a value holding one is replaced again: the skeleton leaves
+#: values with this to Python.
+PLACEHOLDER_MARK = "__"
 
 _PIP_LAUNCHER = """#!{python}
 # -*- coding: utf-8 -*-
@@ -89,13 +102,18 @@ def make(
 
         return _recreate.recreate(base, path, prompt=prompt)
     env_dir = create(base, path, prompt=prompt, clear=clear)
+    sys.stdout.write(message(base, env_dir))
+    return 0
+
+
+def message(base: Base, env_dir: str) -> str:
+    """What ``acc-py venv`` prints once the venv at ``env_dir`` is made."""
     quoted = shlex.quote(env_dir)
-    sys.stdout.write(
+    return (
         f"Created {env_dir} on Acc-Py base {base.version} (Python {base.python_full})\n"
         f"  activate: source {quoted}/bin/activate\n"
         f"  install:  {quoted}/bin/python -m pip install <package>\n"
     )
-    return 0
 
 
 def is_venv(path: str) -> bool:
@@ -160,6 +178,16 @@ def _templates(base: Base) -> list[tuple[str, str]]:
     return out
 
 
+def inputs(base: Base) -> list[str]:
+    """The files of ``base`` that :func:`plan` reads, relative to the base directory: its
+    pip.conf (the index) and the activation templates."""
+    found = [full for _name, full in _templates(base)]
+    conf = os.path.join(base.dir, "pip.conf")
+    if os.path.isfile(conf):
+        found.insert(0, conf)
+    return [os.path.relpath(p, base.dir).replace(os.sep, "/") for p in found]
+
+
 def _ps1_quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -183,6 +211,137 @@ def render_script(text: str, name: str, values: Sequence[tuple[str, str]], new_s
     return text
 
 
+class Entry:
+    """One thing a venv holds: a directory, a symlink (``data``: its target) or a file
+    (``data``: its text; ``mode``: permission bits set after writing, None for the default)."""
+
+    __slots__ = ("data", "kind", "mode", "path")
+
+    def __init__(self, kind: str, path: str, data: str = "", mode: int | None = None) -> None:
+        self.kind = kind
+        self.path = path  # relative to the venv, "/"-separated
+        self.data = data
+        self.mode = mode
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        mine = (self.kind, self.path, self.data, self.mode)
+        return mine == (other.kind, other.path, other.data, other.mode)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Entry({self.kind!r}, {self.path!r}, {self.data[:30]!r}..., {self.mode!r})"
+
+
+def plan(
+    base: Base,
+    final: str,
+    prompt: str | None = None,
+    *,
+    typed_prompt: str | None = None,
+    name: str | None = None,
+    base_dir: str | None = None,
+) -> list[Entry]:
+    """What the venv that will live at ``final`` (absolute) on ``base`` holds, in the order
+    :func:`write` makes it. Pure but for reading :func:`inputs`.
+
+    ``prompt``: the activated prompt (``--prompt``, ``.`` already replaced by the current
+    directory's name); ``typed_prompt``: ``--prompt`` as typed, which pyvenv.cfg records
+    (default ``prompt``); ``name``: the venv's name (default: the last component of
+    ``final``); ``base_dir``: the base's logical directory (default ``base.dir``).
+    """
+    vi = sys.version_info
+    pyver = base.python_version
+    base_dir = base.dir if base_dir is None else base_dir
+    env_name = os.path.basename(final) if name is None else name
+    typed = prompt if typed_prompt is None else typed_prompt
+    bindir = os.path.join(base_dir, "bin")
+    python = os.path.join(bindir, "python" + pyver)
+
+    entries = [Entry(DIR, "bin"), Entry(DIR, "include")]
+    if vi >= (3, 11):  # the venv sysconfig scheme of 3.11+
+        entries.append(Entry(DIR, "include/python" + pyver + getattr(sys, "abiflags", "")))
+    lib = "lib/python" + pyver
+    entries += [Entry(DIR, "lib"), Entry(DIR, lib), Entry(DIR, lib + "/site-packages")]
+    if sys.maxsize > 2**32:
+        entries.append(Entry(LINK, "lib64", "lib"))
+
+    # pyvenv.cfg, with the keys this Python's own venv writes
+    lines = [
+        f"home = {bindir}",
+        "include-system-site-packages = true",
+        f"version = {vi[0]}.{vi[1]}.{vi[2]}",
+    ]
+    if prompt is not None and vi >= (3, 8):  # 3.9, and 3.8 since a bug-fix release
+        lines.append(f"prompt = {prompt!r}")
+    if vi >= (3, 11):
+        lines.append(f"executable = {python}")
+        cmd = [os.path.join(bindir, "acc-py"), "venv"]
+        if typed is not None:
+            cmd.append(f'--prompt="{typed}"')
+        cmd.append(final)
+        lines.append("command = " + " ".join(cmd))
+    entries.append(Entry(FILE, "pyvenv.cfg", "\n".join(lines) + "\n"))
+    if vi >= (3, 13):
+        text = "# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n"
+        entries.append(Entry(FILE, ".gitignore", text))
+    index_url = base.index_url()
+    if index_url:
+        text = _PIP_CONF.format(version=base.version, index_url=index_url)
+        entries.append(Entry(FILE, "pip.conf", text))
+
+    # bin/: python symlinks as venv makes them (the base's launchers run python3.X), through
+    # the logical base directory
+    exename = os.path.basename(python)
+    entries.append(Entry(LINK, "bin/" + exename, python))
+    for link in ("python", "python3", "python" + pyver):
+        if link != exename:
+            entries.append(Entry(LINK, "bin/" + link, exename))
+
+    # activate scripts, from the base's own templates
+    templates = _templates(base)
+    common = [full for tname, full in templates if tname == "activate"]
+    activate = _read(common[0]) if common else ""
+    new_style = bool(activate) and '"__VENV_DIR__"' not in activate
+    shown = prompt if prompt is not None else env_name
+    if "(__VENV_PROMPT__)" not in activate:  # before 3.12 the value carries the parentheses
+        shown = f"({shown}) "
+    env_bin = os.path.join(final, "bin")
+    values = [
+        ("__VENV_DIR__", final),
+        ("__VENV_NAME__", env_name),
+        ("__VENV_PROMPT__", shown),
+        ("__VENV_BIN_NAME__", "bin"),
+        ("__VENV_PYTHON__", os.path.join(env_bin, "python")),
+    ]
+    for tname, full in templates:
+        text = activate if full in common else _read(full)
+        entries.append(Entry(FILE, "bin/" + tname, render_script(text, tname, values, new_style)))
+
+    # pip launchers: the base's pip, installing into this venv
+    launcher = _PIP_LAUNCHER.format(python=os.path.join(env_bin, "python"))
+    for pip in ("pip", "pip3", "pip" + pyver):
+        entries.append(Entry(FILE, "bin/" + pip, launcher, 0o755))
+    return entries
+
+
+def write(env_dir: str, entries: Sequence[Entry]) -> None:
+    """Make ``entries`` (a :func:`plan`) in ``env_dir``, over what an existing venv has there."""
+    if not os.path.isdir(env_dir):
+        os.makedirs(env_dir)
+    for entry in entries:
+        path = os.path.join(env_dir, *entry.path.split("/"))
+        if entry.kind == DIR:
+            if not os.path.isdir(path):
+                os.mkdir(path)
+        elif entry.kind == LINK:
+            _symlink(entry.data, path)
+        else:
+            _write(path, entry.data, entry.mode)
+
+
 def create(
     base: Base,
     path: str,
@@ -198,83 +357,8 @@ def create(
     env_dir = os.path.abspath(path)
     final = os.path.abspath(final_path) if final_path else env_dir
     _check_target(env_dir, clear)
-    orig_prompt = prompt
-    if prompt == ".":
-        prompt = os.path.basename(os.getcwd())
-    env_name = os.path.basename(final)
-    vi = sys.version_info
-    pyver = base.python_version
-
-    bindir = os.path.join(env_dir, "bin")
-    include = os.path.join(env_dir, "include")
-    if vi >= (3, 11):  # the venv sysconfig scheme of 3.11+
-        include = os.path.join(include, "python" + pyver + getattr(sys, "abiflags", ""))
-    site_packages = os.path.join(env_dir, "lib", "python" + pyver, "site-packages")
-    for d in (env_dir, bindir, include, site_packages):
-        if not os.path.isdir(d):
-            os.makedirs(d)
-    lib64 = os.path.join(env_dir, "lib64")
-    if sys.maxsize > 2**32 and not os.path.lexists(lib64):
-        os.symlink("lib", lib64)
-
-    # pyvenv.cfg, with the keys this Python's own venv writes
-    lines = [
-        f"home = {base.bindir}",
-        "include-system-site-packages = true",
-        f"version = {vi[0]}.{vi[1]}.{vi[2]}",
-    ]
-    if prompt is not None and vi >= (3, 8):  # 3.9, and 3.8 since a bug-fix release
-        lines.append(f"prompt = {prompt!r}")
-    if vi >= (3, 11):
-        lines.append(f"executable = {base.python}")
-        cmd = [os.path.join(base.bindir, "acc-py"), "venv"]
-        if orig_prompt is not None:
-            cmd.append(f'--prompt="{orig_prompt}"')
-        cmd.append(final)
-        lines.append("command = " + " ".join(cmd))
-    _write(os.path.join(env_dir, "pyvenv.cfg"), "\n".join(lines) + "\n")
-    if vi >= (3, 13):
-        _write(
-            os.path.join(env_dir, ".gitignore"),
-            "# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n",
-        )
-    index_url = base.index_url()
-    if index_url:
-        text = _PIP_CONF.format(version=base.version, index_url=index_url)
-        _write(os.path.join(env_dir, "pip.conf"), text)
-
-    # bin/: python symlinks as venv makes them (the base's launchers run python3.X), through
-    # the logical base directory
-    exename = os.path.basename(base.python)
-    _symlink(base.python, os.path.join(bindir, exename))
-    for name in ("python", "python3", "python" + pyver):
-        if name != exename:
-            _symlink(exename, os.path.join(bindir, name))
-
-    # activate scripts, from the base's own templates
-    templates = _templates(base)
-    common = [full for name, full in templates if name == "activate"]
-    activate = _read(common[0]) if common else ""
-    new_style = bool(activate) and '"__VENV_DIR__"' not in activate
-    shown = prompt if prompt is not None else env_name
-    if "(__VENV_PROMPT__)" not in activate:  # before 3.12 the value carries the parentheses
-        shown = f"({shown}) "
-    env_bin = os.path.join(final, "bin")
-    values = [
-        ("__VENV_DIR__", final),
-        ("__VENV_NAME__", env_name),
-        ("__VENV_PROMPT__", shown),
-        ("__VENV_BIN_NAME__", "bin"),
-        ("__VENV_PYTHON__", os.path.join(env_bin, "python")),
-    ]
-    for name, full in templates:
-        text = activate if full in common else _read(full)
-        _write(os.path.join(bindir, name), render_script(text, name, values, new_style))
-
-    # pip launchers: the base's pip, installing into this venv
-    launcher = _PIP_LAUNCHER.format(python=os.path.join(env_bin, "python"))
-    for name in ("pip", "pip3", "pip" + pyver):
-        _write(os.path.join(bindir, name), launcher, mode=0o755)
+    shown = os.path.basename(os.getcwd()) if prompt == "." else prompt
+    write(env_dir, plan(base, final, shown, typed_prompt=prompt))
     return env_dir
 
 
@@ -291,5 +375,7 @@ def _symlink(target: str, path: str) -> None:
     if os.path.lexists(path):
         if os.path.islink(path) and os.readlink(path) == target:
             return
+        if os.path.isdir(path) and not os.path.islink(path):
+            return  # a directory where venv makes lib64: venv leaves it too
         os.unlink(path)
     os.symlink(target, path)

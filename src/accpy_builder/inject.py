@@ -7,6 +7,11 @@ One table, :data:`PAYLOAD`, says what goes where (tree-relative destinations, ``
   replaced by the values of :func:`template_values`; an unknown token is an error that names
   file and line. Any other ``@`` (an e-mail address, ``"$@"``) is left alone;
 - plain files among the recipes, copied byte for byte;
+- programs: a C recipe, rendered as a template, compiled into a static executable
+  (:mod:`.native`: no NEEDED library, no symbol version);
+- generated files, which the base's own Python writes when the entries above them are in place
+  (``bin/pythonX.Y -I -B -m MODULE ARGS TREE DEST``, ``ARGS`` rendered as templates): the venv
+  skeleton that ``bin/acc-py`` instantiates (:mod:`acc_py._skeleton`);
 - relative symlinks, which must stay inside the tree;
 - the packages every base carries, as their source files: :mod:`accpy_core` (what the parts
   share), :mod:`acc_py_install` (the installer, which the self-extractor hands over to) and
@@ -28,10 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from accpy_core.errors import InjectError
+from accpy_core.errors import CommandError, InjectError
+from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, Site
 
-from . import resources
+from . import native, resources
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,25 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class Program:
+    """A C recipe, rendered as a template, compiled into a static executable."""
+
+    dest: str
+    recipe: str
+    mode: int = 0o755
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A file the base's own Python writes: ``python -I -B -m MODULE ARGS TREE DEST``."""
+
+    dest: str
+    module: str
+    args: tuple[str, ...] = ()
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
 class Symlink:
     dest: str
     target: str
@@ -70,7 +95,7 @@ class Package:
     package: str
 
 
-Item = Template | Copy | Symlink | Package
+Item = Template | Copy | Program | Generated | Symlink | Package
 
 #: Everything inject puts into every base, and where.
 PAYLOAD: tuple[Item, ...] = (
@@ -83,10 +108,20 @@ PAYLOAD: tuple[Item, ...] = (
     Template("{stdlib}/EXTERNALLY-MANAGED", "EXTERNALLY-MANAGED.in"),
     # the usage hook: the stdlib's sitecustomize fires in the base and in every venv of it
     Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in"),
-    Template("bin/acc-py", "acc-py.in", mode=0o755),
+    # acc-py: a static program that makes plain venvs itself and runs the Python acc-py (the
+    # entry script, in a directory of its own) for everything else
+    Program("bin/acc-py", "acc-py.c.in"),
+    Template("share/acc-py/entry/acc-py.py", "acc-py.py.in"),
     Package("{purelib}/accpy_core", "accpy_core"),
     Package("{purelib}/acc_py_install", "acc_py_install"),
     Package("{purelib}/acc_py", "acc_py"),
+    # what bin/acc-py instantiates: acc_py.venv's plan with markers, made by the base's own
+    # Python once acc_py and pip.conf are in place
+    Generated(
+        "share/acc-py/venv.skeleton",
+        "acc_py._skeleton",
+        ("--version", "@VERSION@", "--index-url", "@INDEX_URL@"),
+    ),
 )
 
 _SAFE_VALUE = re.compile(r"[\w.:/@%+~?=&,\[\]-]+")
@@ -199,9 +234,27 @@ def _warn_named_collector(collector: str) -> None:
         )
 
 
+def _generate(
+    tree: Path, item: Generated, values: dict[str, str], python_minor: str, dest: Path
+) -> None:
+    """Run the base's own Python to write ``dest`` (see :class:`Generated`)."""
+    python = tree / "bin" / f"python{python_minor}"
+    args = [render(a, values, f"{item} argument") for a in item.args]
+    try:
+        run(
+            [python, "-I", "-B", "-m", item.module, *args, tree, dest],
+            env=clean_env(),
+            what=f"{item.module} (writing {dest.relative_to(tree)})",
+        )
+    except CommandError as exc:
+        raise InjectError(str(exc)) from None
+    if not dest.is_file():
+        raise InjectError(f"{item.module} did not write {dest.relative_to(tree)}")
+
+
 def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
     """Every recipe file is used by the table, and every recipe the table names exists."""
-    named = {i.recipe for i in payload if isinstance(i, Template | Copy)}
+    named = {i.recipe for i in payload if isinstance(i, Template | Copy | Program)}
     unused = sorted(set(recipe_names) - named)
     missing = sorted(named - set(recipe_names))
     if unused:
@@ -264,16 +317,24 @@ def inject(
                 dest = place(rel / sub, f"the package {item.package}")
                 shutil.copyfile(source, dest)
                 dest.chmod(0o644)
+        elif isinstance(item, Generated):
+            dest = place(rel, f"the file {rel} made by {item.module}")
+            _generate(tree, item, values, python_minor, dest)
+            dest.chmod(item.mode)
         else:
             data = read_recipe(item.recipe)
-            if isinstance(item, Template):
+            if isinstance(item, Template | Program):
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise InjectError(f"{item.recipe} is a template but not UTF-8: {exc}") from exc
                 data = render(text, values, item.recipe).encode("utf-8")
             dest = place(rel, f"the recipe {item.recipe}")
-            dest.write_bytes(data)
+            if isinstance(item, Program):
+                name = item.recipe.split(".")[0]
+                native.compile_static(data.decode("utf-8"), dest, name=name, scratch=tree.parent)
+            else:
+                dest.write_bytes(data)
             dest.chmod(item.mode)
         log.debug("placed %s", rel)
     return sorted(written)

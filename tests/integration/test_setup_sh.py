@@ -1,8 +1,10 @@
 """setup.sh / setup.csh sourced from real shells (bash, zsh, dash, tcsh) in a fake base tree.
 
 The fake base is a directory with ``bin/python3`` linked to a CPython of this machine, run
-through ``inject()`` like a real one, installed as ``<root>/base/._2023.06.1`` behind
-``2023.06`` and ``pro``. A missing shell is a failure, not a skip.
+through ``inject()`` like a real one (but for the venv skeleton, which the base's own Python
+writes from the acc_py in its site-packages: these tests do not run acc-py), installed as
+``<root>/base/._2023.06.1`` behind ``2023.06`` and ``pro``. A missing shell is a failure, not a
+skip.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import python_prefix
 
-from accpy_builder.inject import inject, template_values
+from accpy_builder.inject import PAYLOAD, Generated, inject, template_values
 from accpy_manifest import BaseSpec, PbsAsset, Site
 
 INDEX = "http://127.0.0.1:9/simple/"
@@ -51,7 +53,8 @@ def make_base(root: Path, version: str, *, deprecated: bool = False) -> Path:
         end_of_life=dt.date(2025, 6, 30) if deprecated else None,
     )
     site = Site(index_url=INDEX, usage_collector="127.0.0.1:9", install_root=str(root))
-    inject(tree, template_values(spec, site), MINOR)
+    payload = [item for item in PAYLOAD if not isinstance(item, Generated)]
+    inject(tree, template_values(spec, site), MINOR, payload=payload)
     (root / "base" / version).symlink_to(tree.name)
     return tree
 

@@ -170,17 +170,26 @@ def test_base_and_venvs_send_the_right_records(base: Path, tmp_path: Path) -> No
 
 
 def test_acc_py_venv(base: Path, tmp_path: Path) -> None:
+    """The hook logs Python starts: ``acc-py venv`` makes a plain venv without starting Python
+    (bin/acc-py, a static program), so it sends nothing; the venv's python sends its record, and
+    so does acc-py whenever it runs its Python side (here ``--version``)."""
     acc_py = base / "bin" / "acc-py"
-    assert acc_py.exists(), "every base ships acc-py (recipes/bin/acc-py.in)"
+    assert acc_py.exists(), "every base ships acc-py (recipes/acc-py.c.in)"
     collector = serve(tmp_path, str(tmp_path / "usage.db"))
     env = env_for(tmp_path, ACC_PY_USAGE_COLLECTOR=collector.address)
     made = run([str(acc_py), "venv", str(tmp_path / "v")], env)
     assert made.returncode == 0, made.stderr
     proc = run([str(tmp_path / "v" / "bin" / "python"), "-c", "import os; print(os.getpid())"], env)
-    collector.wait_stored(2)  # acc-py itself, then the venv's python
-    collector.stop()
-    (r,) = [r for r in rows(tmp_path / "usage.db") if r["pid"] == int(proc.stdout)]
-    assert r["venv"] == str(tmp_path / "v")
+    collector.wait_stored(1)  # the venv's python
+    version = run([str(acc_py), "--version"], env)
+    assert version.returncode == 0, version.stderr
+    collector.wait_stored(2)  # acc-py's Python side
+    log = collector.stop()  # what still arrives before the stop is stored too
+    assert "rejected 0" in log and "lost 0" in log
+    venv_run, acc_py_run = rows(tmp_path / "usage.db")
+    assert (venv_run["pid"], venv_run["venv"]) == (int(proc.stdout), str(tmp_path / "v"))
+    assert (acc_py_run["kind"], acc_py_run["venv"]) == ("script", None)
+    assert acc_py_run["target"] == str(base / "share" / "acc-py" / "entry" / "acc-py.py")
 
 
 def closed_port() -> int:

@@ -429,6 +429,142 @@ def test_deploy_refuses_console_scripts_that_are_not_plain_names(
     assert out.startswith("refused:") and "not a plain file name" in out
 
 
+# ----------------------------------------------------- the venv skeleton and bin/acc-py
+
+
+SKELETON_PROBE = """
+import sys
+from acc_py import _skeleton, venv
+from acc_py._base import current_base
+base = current_base()
+records = _skeleton.loads(_skeleton.dumps(base))
+def read(rel):
+    with open(base.dir + "/" + rel, "rb") as f:
+        return f.read()
+for env_dir, prompt in [("/w/v", None), ("/w/v", "p"), ("/a/b/@x%+=,.-_1", "A@%+=:,./-_z"),
+                        ("/w/.v", "p")]:
+    want = (venv.message(base, env_dir), venv.plan(base, env_dir, prompt, base_dir="/r/b"))
+    got = _skeleton.instantiate(records, env_dir, "/r/b", prompt, read)
+    assert got == want, (env_dir, prompt)
+# not plain, a placeholder, ':' in the venv's path, a stale base file: left to Python
+for env_dir, base_dir, prompt in [("/w/a b", "/r/b", None), ("/w/\u00e9", "/r/b", None),
+                                  ("/w/v", "/r/b b", None), ("/w/v", "/r/b", "a b"),
+                                  ("/w/v", "/r/b", ""), ("/w/__VENV_NAME__", "/r/b", None),
+                                  ("/w/v", "/r/b", "__x"), ("/w/a:b", "/r/b", None)]:
+    assert _skeleton.instantiate(records, env_dir, base_dir, prompt, read) is None, env_dir
+assert _skeleton.instantiate(records, "/w/v", "/r/b", None, lambda rel: b"changed") is None
+print("ok")
+"""
+
+
+def test_skeleton_instantiates_to_the_plan(python: str, tmp_path: Path) -> None:
+    """On every Python: the skeleton, instantiated for plain values, is the plan made with them
+    (pyvenv.cfg's keys and the templates differ from one Python to the next); anything else is
+    left to Python."""
+    proc = subprocess.run(
+        [python, "-c", SKELETON_PROBE], env={"PYTHONPATH": PYTHONPATH}, cwd=tmp_path,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "ok\n"), proc.stderr
+
+
+def test_skeleton_refuses_what_is_not_one(python: str, tmp_path: Path) -> None:
+    probe = (
+        "from acc_py import _skeleton\nfrom accpy_core.errors import AccPyError\n"
+        "good = open('s', 'rb').read()\n"
+        "for bad in (b'', b'x' + good, good[:-3], good + b'x', good.replace(b'end * - - 0', "
+        "b'end * - - 9')):\n"
+        "    try:\n        _skeleton.loads(bad)\n    except AccPyError:\n        continue\n"
+        "    raise SystemExit('accepted')\n"
+        "print(len(_skeleton.loads(good)))\n"
+    )
+    base = Path(python).parent.parent
+    made = subprocess.run(
+        [python, "-m", "acc_py._skeleton", str(base), str(tmp_path / "s")],
+        env={"PYTHONPATH": PYTHONPATH}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.run(
+        [python, "-c", probe], env={"PYTHONPATH": PYTHONPATH}, cwd=tmp_path,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0 and int(proc.stdout) > 20, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def native_base(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``native_base("3.X")``: a fake base of the local CPython 3.X with what the build puts
+    there for bin/acc-py: the static program (acc-py.c.in, compiled as the builder does) and
+    the venv skeleton, made by that Python. It has no Python acc-py entry point: there, any
+    fall-back to Python fails."""
+    from accpy_builder import inject, native
+
+    made: dict[str, Path] = {}
+
+    def get(minor: str) -> Path:
+        if minor not in made:
+            base = make_base(tmp_path_factory.mktemp(f"native-{minor}"), minor)
+            values = {"VERSION": "2023.06", "PYTHON_VERSION": minor}
+            source = (PROJECT / "recipes" / "acc-py.c.in").read_text()
+            native.compile_static(
+                inject.render(source, values, "acc-py.c.in"), base / "bin" / "acc-py",
+                name="acc-py", scratch=base.parent,
+            )  # fmt: skip
+            (base / "bin" / "acc-py").chmod(0o755)
+            (base / "share" / "acc-py").mkdir(parents=True)
+            subprocess.run(
+                [str(base / "bin" / f"python{minor}"), "-m", "acc_py._skeleton", str(base),
+                 str(base / "share" / "acc-py" / "venv.skeleton")],
+                env={"PYTHONPATH": PYTHONPATH}, check=True,
+            )  # fmt: skip
+            made[minor] = base
+        return made[minor]
+
+    return get
+
+
+def snapshot(top: Path) -> dict[str, str]:
+    """Every entry under ``top``: its type, permission bits and contents or target."""
+    out = {}
+    for p in sorted(top.rglob("*")):
+        rel = str(p.relative_to(top))
+        mode = oct(p.lstat().st_mode)
+        if p.is_symlink():
+            out[rel] = f"{mode} -> {os.readlink(p)}"
+        elif p.is_file():
+            out[rel] = f"{mode} {p.read_text()}"
+        else:
+            out[rel] = f"{mode} <dir>"
+    return out
+
+
+@pytest.mark.parametrize("minor", MINORS)
+@pytest.mark.parametrize("prompt", [[], ["--prompt", "my-env"], ["--prompt=p.1"]])
+def test_native_venv_is_the_python_one(
+    minor: str, prompt: list[str], native_base: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """bin/acc-py makes, without Python, byte for byte the venv (and the message) that
+    ``python -m acc_py venv`` makes, on every Python; into an empty directory too."""
+    base = native_base(minor)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    results = []
+    for cmd in ([str(base / "bin" / "acc-py")],
+                [str(base / "bin" / f"python{minor}"), "-m", "acc_py"]):  # fmt: skip
+        for target in ("new", "empty"):
+            if target == "empty":
+                (tmp_path / "empty").mkdir()
+            proc = subprocess.run(
+                [*cmd, "venv", target, *prompt], cwd=tmp_path, capture_output=True, text=True,
+                env={**env, "PYTHONPATH": PYTHONPATH}, check=False,
+            )  # fmt: skip
+            assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+            results.append((proc.stdout, snapshot(tmp_path / target)))
+            shutil.rmtree(tmp_path / target)
+    assert results[0] == results[2] and results[1] == results[3]
+    assert results[0][0].startswith(f"Created {tmp_path / 'new'} on Acc-Py base 2023.06")
+    assert "bin/activate" in results[0][1] and "pyvenv.cfg" in results[0][1]
+
+
 # ------------------------------------------------------------------------------ in process
 
 

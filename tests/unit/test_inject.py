@@ -6,17 +6,22 @@ import configparser
 import datetime as dt
 import os
 import stat
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import python_prefix
 
+from accpy_builder.elf import read_elf
 from accpy_builder.inject import (
     PAYLOAD,
     Copy,
+    Generated,
     InjectError,
     Item,
     Package,
+    Program,
     Symlink,
     Template,
     check_payload,
@@ -188,10 +193,79 @@ def test_packages_are_copied_as_sources(tree: Path) -> None:
     assert all(p.suffix == ".py" for p in core.rglob("*") if p.is_file())
 
 
+HELLO = """#include <stdio.h>
+int main(void) { puts("hello from @VERSION@"); return 0; }
+"""
+
+
+def test_program_is_static_and_reproducible(tmp_path: Path) -> None:
+    """A C recipe is rendered, compiled static (no NEEDED, no symbol version) and byte for byte
+    the same from another build directory."""
+    built = []
+    for where in ("one", "two/deeper"):
+        t = tmp_path / where / "tree"
+        (t / "bin").mkdir(parents=True)
+        place(t, [Program("bin/hello", "hello.c.in")], {"hello.c.in": HELLO})
+        built.append(t / "bin" / "hello")
+    assert built[0].read_bytes() == built[1].read_bytes()
+    assert mode(built[0]) == 0o755
+    info = read_elf(built[0])
+    assert info is None or (info.needed, info.version_needs) == ((), ())
+    out = subprocess.run([built[0]], capture_output=True, text=True, env={}, check=True)
+    assert out.stdout == "hello from 2023.06\n"
+    assert not list(tmp_path.rglob(".cc-*"))  # the scratch directory is gone
+    for b in built:
+        assert str(tmp_path).encode() not in b.read_bytes()
+
+
+def test_program_that_warns_is_refused(tree: Path) -> None:
+    with pytest.raises(InjectError, match=r"(?s)hello\.c does not compile.*unused variable"):
+        place(tree, [Program("bin/hello", "hello.c.in")], {"hello.c.in": "int main(void) "
+              "{ int unused; return 0; }\n"})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cc", "message"),
+    [
+        (None, r"no C compiler \(cc or gcc\) on PATH; install .*apt-get install gcc libc6-dev"),
+        ("echo '/usr/bin/ld: cannot find -lc: No such file or directory' >&2; exit 1",
+         r"no static C library \(libc\.a\);.*dnf install gcc glibc-static"),
+    ],
+)  # fmt: skip
+def test_program_without_compiler_or_static_libc(
+    cc: str | None, message: str, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line that names the fix."""
+    bindir = tmp_path / "fake-bin"
+    bindir.mkdir()
+    if cc is not None:
+        (bindir / "cc").write_text(f"#!/bin/sh\n{cc}\n")
+        (bindir / "cc").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    with pytest.raises(InjectError, match=message) as err:
+        place(tree, [Program("bin/hello", "hello.c.in")], {"hello.c.in": HELLO})
+    assert "\n" not in str(err.value)
+
+
 # ---- the real payload ----------------------------------------------------------------------------
 
 
-def test_real_payload(tree: Path) -> None:
+@pytest.fixture
+def real_tree(tmp_path: Path) -> Path:
+    """A tree whose bin/python3.11 runs: a venv of the local CPython 3.11 (its site-packages is
+    the tree's), with that CPython's venv templates, for the entries the tree's Python writes."""
+    prefix = python_prefix("3.11")
+    t = tmp_path / "tree"
+    (t / "bin").mkdir(parents=True)
+    (t / "bin" / "python3.11").symlink_to(prefix / "bin" / "python3.11")
+    (t / "pyvenv.cfg").write_text(f"home = {prefix / 'bin'}\n")
+    (t / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    (t / "lib" / "python3.11" / "venv").symlink_to(prefix / "lib" / "python3.11" / "venv")
+    return t
+
+
+def test_real_payload(real_tree: Path) -> None:
+    tree = real_tree
     written = inject(tree, VALUES, "3.11")
     for rel in (
         "pip.conf",
@@ -202,10 +276,20 @@ def test_real_payload(tree: Path) -> None:
         "lib/python3.11/site-packages/acc_py_install/install.py",
         "lib/python3.11/site-packages/accpy_core/lock.py",
         "bin/acc-py",
+        "share/acc-py/entry/acc-py.py",
+        "share/acc-py/venv.skeleton",
         "setup.sh",
         "setup.csh",
     ):
         assert Path(rel) in written
+    # bin/acc-py: the static program; the skeleton it instantiates, made by the tree's Python
+    assert (tree / "bin/acc-py").read_bytes().startswith(b"\x7fELF")
+    skeleton = (tree / "share/acc-py/venv.skeleton").read_bytes()
+    assert skeleton.startswith(b"acc-py venv skeleton 1\n")
+    assert b"Created @ACC_PY_VENV_DIR@ on Acc-Py base 2023.06 (Python 3.11." in skeleton
+    assert f"index-url = {SITE.index_url}".encode() in skeleton
+    assert str(tree).encode() not in skeleton
+    assert mode(tree / "share/acc-py/venv.skeleton") == 0o644
     conf = configparser.ConfigParser()
     conf.read(tree / "etc/xdg/pip/pip.conf")
     assert dict(conf["global"]) == {"index-url": SITE.index_url}  # no extra index, no trusted-host
@@ -224,3 +308,10 @@ def test_real_payload(tree: Path) -> None:
         assert mode(tree / rel) == 0o644
     assert mode(tree / "bin/acc-py") == 0o755
     assert written == sorted(written)
+
+
+def test_generated_file_that_is_not_written(real_tree: Path) -> None:
+    with pytest.raises(InjectError, match=r"json\.tool did not write out\.txt"):
+        place(real_tree, [Generated("out.txt", "json.tool", ("--help",))], {})
+    with pytest.raises(InjectError, match=r"(?s)no_such_module .*No module named no_such_module"):
+        place(real_tree, [Generated("out.txt", "no_such_module")], {})
