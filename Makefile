@@ -66,11 +66,15 @@ manifest: venv
 
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
 # and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
-# PostgreSQL (the usage collector's backend) and a C compiler with the static C library (every
-# build compiles bin/acc-py).
+# PostgreSQL (the usage collector's backend), a C compiler with the static C library (every
+# build compiles bin/acc-py), and for the foreign-host tests openssl (a test CA), Xvfb and
+# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts.
 test-deps:
-	@missing=""; for s in bash zsh dash tcsh strace shellcheck; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	command -v xdpyinfo >/dev/null || missing="$$missing x11-utils"; \
+	[ -d /usr/share/fonts/truetype/dejavu ] || missing="$$missing fonts-dejavu-core"; \
 	echo 'int main(void) { return 0; }' | cc -static -x c -o /dev/null - 2>/dev/null || missing="$$missing gcc libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (Debian packages)"; \

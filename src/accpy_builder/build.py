@@ -21,7 +21,7 @@ from accpy_core.errors import SourceError
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
-from . import bytecode, checks, inject, pack, packages, relocate, selfextract
+from . import bytecode, checks, hostpaths, inject, pack, packages, relocate, selfextract
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
 from .metadata import PackageRecord, write_metadata
@@ -126,11 +126,15 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             policy=policy,
             scrub_binaries=isinstance(plan.source, AdoptSource),
         )
+        tcl = hostpaths.bundle_tcl_libraries(tree)
         python = tree / "bin" / f"python{minor}"
         python_version = _python_version(python)
         if not python_version.startswith(minor + "."):
             raise SourceError(f"the interpreter is CPython {python_version}, base needs {minor}")
-        log.info("      CPython %s; bundled %d libraries", python_version, len(moved.bundled))
+        log.info(
+            "      CPython %s; bundled %d libraries%s", python_version, len(moved.bundled),
+            f", Tcl/Tk's {' and '.join(tcl)}" if tcl else "",
+        )  # fmt: skip
     with stage(3, "packages"):
         wheelhouse = packages.fill_wheelhouse(
             base.packages,

@@ -12,6 +12,10 @@ One table, :data:`PAYLOAD`, says what goes where (tree-relative destinations, ``
 - generated files, which the base's own Python writes when the entries above them are in place
   (``bin/pythonX.Y -I -B -m MODULE ARGS TREE DEST``, ``ARGS`` rendered as templates): the venv
   skeleton that ``bin/acc-py`` instantiates (:mod:`acc_py._skeleton`);
+- appended fragments: a recipe rendered and added at the end of a file the interpreter has (the
+  host's CA store in ``ssl``, the base's Tcl/Tk libraries in ``tkinter``:
+  :mod:`accpy_builder.hostpaths`); the only entries that change an interpreter's file, and
+  only by adding to it;
 - relative symlinks, which must stay inside the tree;
 - the packages every base carries, as their source files: :mod:`accpy_core` (what the parts
   share), :mod:`acc_py_install` (the installer, which the self-extractor hands over to) and
@@ -82,6 +86,16 @@ class Generated:
 
 
 @dataclass(frozen=True)
+class Append:
+    """A recipe rendered and appended to a file of the interpreter (``optional``: skipped when
+    the interpreter has no such file, e.g. a build without tkinter)."""
+
+    dest: str
+    recipe: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class Symlink:
     dest: str
     target: str
@@ -95,7 +109,7 @@ class Package:
     package: str
 
 
-Item = Template | Copy | Program | Generated | Symlink | Package
+Item = Template | Copy | Program | Generated | Append | Symlink | Package
 
 #: Everything inject puts into every base, and where.
 PAYLOAD: tuple[Item, ...] = (
@@ -112,6 +126,9 @@ PAYLOAD: tuple[Item, ...] = (
     # entry script, in a directory of its own) for everything else
     Program("bin/acc-py", "acc-py.c.in"),
     Template("share/acc-py/entry/acc-py.py", "acc-py.py.in"),
+    # what bundled libraries look up at the build host's paths (accpy_builder.hostpaths)
+    Append("{stdlib}/ssl.py", "ssl-host-certs.py.in"),
+    Append("{stdlib}/tkinter/__init__.py", "tkinter-tcl-library.py.in", optional=True),
     Package("{purelib}/accpy_core", "accpy_core"),
     Package("{purelib}/acc_py_install", "acc_py_install"),
     Package("{purelib}/acc_py", "acc_py"),
@@ -252,9 +269,21 @@ def _generate(
         raise InjectError(f"{item.module} did not write {dest.relative_to(tree)}")
 
 
+def _append(path: Path, item: Append, text: str) -> None:
+    if path.is_symlink() or not path.is_file():
+        if item.optional and not os.path.lexists(path):
+            log.debug("no %s: %s not appended", path, item.recipe)
+            return
+        raise InjectError(f"{item.recipe} is appended to {path}, which is not a file of the tree")
+    original = path.read_text(encoding="utf-8")
+    if text in original:
+        raise InjectError(f"{path} already ends with {item.recipe}; start from a clean tree")
+    path.write_text(original + text, encoding="utf-8")
+
+
 def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
     """Every recipe file is used by the table, and every recipe the table names exists."""
-    named = {i.recipe for i in payload if isinstance(i, Template | Copy | Program)}
+    named = {i.recipe for i in payload if isinstance(i, Template | Copy | Program | Append)}
     unused = sorted(set(recipe_names) - named)
     missing = sorted(named - set(recipe_names))
     if unused:
@@ -317,6 +346,11 @@ def inject(
                 dest = place(rel / sub, f"the package {item.package}")
                 shutil.copyfile(source, dest)
                 dest.chmod(0o644)
+        elif isinstance(item, Append):
+            text = render(read_recipe(item.recipe).decode("utf-8"), values, item.recipe)
+            _append(tree / rel, item, text)
+            if (tree / rel).is_file():
+                written.append(Path(rel))
         elif isinstance(item, Generated):
             dest = place(rel, f"the file {rel} made by {item.module}")
             _generate(tree, item, values, python_minor, dest)

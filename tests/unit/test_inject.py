@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Sequence
@@ -261,6 +262,7 @@ def real_tree(tmp_path: Path) -> Path:
     (t / "pyvenv.cfg").write_text(f"home = {prefix / 'bin'}\n")
     (t / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
     (t / "lib" / "python3.11" / "venv").symlink_to(prefix / "lib" / "python3.11" / "venv")
+    shutil.copyfile(prefix / "lib" / "python3.11" / "ssl.py", t / "lib" / "python3.11" / "ssl.py")
     return t
 
 
@@ -280,8 +282,15 @@ def test_real_payload(real_tree: Path) -> None:
         "share/acc-py/venv.skeleton",
         "setup.sh",
         "setup.csh",
+        "lib/python3.11/ssl.py",  # the host's CA store appended (no tkinter here: skipped)
     ):
         assert Path(rel) in written
+    assert (
+        (tree / "lib/python3.11/ssl.py")
+        .read_text()
+        .endswith("SSLContext.set_default_verify_paths = _acc_py_set_default_verify_paths\n")
+    )
+    assert not (tree / "lib/python3.11/tkinter").exists()
     # bin/acc-py: the static program; the skeleton it instantiates, made by the tree's Python
     assert (tree / "bin/acc-py").read_bytes().startswith(b"\x7fELF")
     skeleton = (tree / "share/acc-py/venv.skeleton").read_bytes()
