@@ -68,11 +68,16 @@ class Copy:
 
 @dataclass(frozen=True)
 class Program:
-    """A C recipe, rendered as a template, compiled into a static executable."""
+    """A C recipe, rendered as a template, compiled into a static executable.
+
+    ``headers``: recipes rendered next to it, which it ``#include``s; ``moves``: where the
+    interpreter's file at ``dest`` goes first (the launcher takes its name)."""
 
     dest: str
     recipe: str
     mode: int = 0o755
+    headers: tuple[str, ...] = ()
+    moves: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,14 @@ PAYLOAD: tuple[Item, ...] = (
     Template("{stdlib}/EXTERNALLY-MANAGED", "EXTERNALLY-MANAGED.in"),
     # the usage hook: the stdlib's sitecustomize fires in the base and in every venv of it
     Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in"),
+    # the interpreter's launcher: it starts the interpreter of its own tree by that tree's
+    # physical path, so that a process keeps the tree it started on whatever pro does
+    Program(
+        "bin/python{minor}", "python.c.in", headers=("launcher.h.in",), moves="bin/.python{minor}"
+    ),
     # acc-py: a static program that makes plain venvs itself and runs the Python acc-py (the
     # entry script, in a directory of its own) for everything else
-    Program("bin/acc-py", "acc-py.c.in"),
+    Program("bin/acc-py", "acc-py.c.in", headers=("launcher.h.in",)),
     Template("share/acc-py/entry/acc-py.py", "acc-py.py.in"),
     # what bundled libraries look up at the build host's paths (accpy_builder.hostpaths)
     Append("{stdlib}/ssl.py", "ssl-host-certs.py.in"),
@@ -187,19 +197,24 @@ def render(text: str, values: dict[str, str], source: Path | str) -> str:
     return TOKEN_RE.sub(lambda m: values[m.group(1)], text)
 
 
-def destination(item: Item, python_minor: str) -> PurePosixPath:
+def _expand(path: str, item: Item, python_minor: str) -> str:
     stdlib = f"lib/python{python_minor}"
     try:
-        dest = item.dest.format(stdlib=stdlib, purelib=f"{stdlib}/site-packages")
+        return path.format(stdlib=stdlib, purelib=f"{stdlib}/site-packages", minor=python_minor)
     except (KeyError, IndexError, ValueError) as exc:
         raise InjectError(
-            f"{item}: the destination {item.dest} has an unknown placeholder {exc}; use "
-            "{stdlib} or {purelib}"
+            f"{item}: the destination {path} has an unknown placeholder {exc}; use "
+            "{stdlib}, {purelib} or {minor}"
         ) from exc
-    path = PurePosixPath(dest)
-    if path.is_absolute() or ".." in path.parts:
+
+
+def destination(item: Item, python_minor: str, where: str | None = None) -> PurePosixPath:
+    """Where ``item`` goes (or ``where``, another path of it), tree-relative."""
+    dest = _expand(where or item.dest, item, python_minor)
+    rel = PurePosixPath(dest)
+    if rel.is_absolute() or ".." in rel.parts:
         raise InjectError(f"{item}: the destination {dest} leaves the tree")
-    return path
+    return rel
 
 
 def _check_symlink(item: Symlink, dest: PurePosixPath) -> None:
@@ -269,6 +284,16 @@ def _generate(
         raise InjectError(f"{item.module} did not write {dest.relative_to(tree)}")
 
 
+def _move_aside(tree: Path, rel: PurePosixPath, to: PurePosixPath) -> None:
+    """The interpreter's ``rel`` becomes ``to`` (a Program takes its name)."""
+    source, target = tree / rel, tree / to
+    if source.is_symlink() or not source.is_file():
+        raise InjectError(f"{rel} is not a file of the interpreter tree: nothing to move to {to}")
+    if os.path.lexists(target):
+        raise InjectError(f"{to} is already in the tree; start from a clean interpreter tree")
+    source.rename(target)
+
+
 def _append(path: Path, item: Append, text: str) -> None:
     if path.is_symlink() or not path.is_file():
         if item.optional and not os.path.lexists(path):
@@ -284,6 +309,7 @@ def _append(path: Path, item: Append, text: str) -> None:
 def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
     """Every recipe file is used by the table, and every recipe the table names exists."""
     named = {i.recipe for i in payload if isinstance(i, Template | Copy | Program | Append)}
+    named |= {h for i in payload if isinstance(i, Program) for h in i.headers}
     unused = sorted(set(recipe_names) - named)
     missing = sorted(named - set(recipe_names))
     if unused:
@@ -363,10 +389,19 @@ def inject(
                 except UnicodeDecodeError as exc:
                     raise InjectError(f"{item.recipe} is a template but not UTF-8: {exc}") from exc
                 data = render(text, values, item.recipe).encode("utf-8")
+            if isinstance(item, Program) and item.moves:
+                _move_aside(tree, rel, destination(item, python_minor, item.moves))
+                written.append(Path(destination(item, python_minor, item.moves)))
             dest = place(rel, f"the recipe {item.recipe}")
             if isinstance(item, Program):
+                headers = {
+                    h.removesuffix(".in"): render(read_recipe(h).decode("utf-8"), values, h)
+                    for h in item.headers
+                }
                 name = item.recipe.split(".")[0]
-                native.compile_static(data.decode("utf-8"), dest, name=name, scratch=tree.parent)
+                native.compile_static(
+                    data.decode("utf-8"), dest, name=name, scratch=tree.parent, headers=headers
+                )
             else:
                 dest.write_bytes(data)
             dest.chmod(item.mode)

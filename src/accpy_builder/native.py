@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from accpy_core.errors import CommandError, InjectError
@@ -41,13 +42,23 @@ def find_compiler() -> str:
     raise InjectError(f"no C compiler ({' or '.join(COMPILERS)}) on PATH; {_INSTALL_HINT}")
 
 
-def compile_static(source: str, dest: Path, *, name: str, scratch: Path) -> None:
+def compile_static(
+    source: str,
+    dest: Path,
+    *,
+    name: str,
+    scratch: Path,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Compile the C ``source`` into the static executable ``dest``; ``name`` names the program
-    (its source file and random seed), ``scratch`` holds the temporary build directory."""
+    (its source file and random seed), ``scratch`` holds the temporary build directory,
+    ``headers`` (file name -> text) are written beside the source for it to include."""
     cc = find_compiler()
     with tempfile.TemporaryDirectory(prefix=".cc-", dir=scratch) as tmp:
         work = Path(tmp)
         (work / f"{name}.c").write_text(source, encoding="utf-8")
+        for header, text in (headers or {}).items():
+            (work / header).write_text(text, encoding="utf-8")
         cmd = [cc, *CFLAGS, f"-ffile-prefix-map={work}=.", f"-frandom-seed={name}"]
         cmd += ["-o", name, f"{name}.c"]
         try:

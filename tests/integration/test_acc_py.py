@@ -182,7 +182,7 @@ def test_venv_pip_and_patch_release(root: Path, cwd: Path, site_index: Index) ->
                   "print(accpy_tinydep.__file__); print(sys.base_prefix)"))  # fmt: skip
     assert shown.splitlines() == [
         str(venv / "lib" / "python3.11" / "site-packages" / "accpy_tinydep" / "__init__.py"),
-        str(root / "base" / VERSION),
+        str((root / "base" / VERSION).resolve()),  # the tree base/2023.06 names, physical
     ]
     activated = subprocess.run(
         ["bash", "-c", f". {venv}/bin/activate && command -v python && pip --version"],
@@ -196,7 +196,9 @@ def test_venv_pip_and_patch_release(root: Path, cwd: Path, site_index: Index) ->
     (base / "2023.06.new").symlink_to("._2023.06.2")
     (base / "2023.06.new").replace(base / VERSION)
     try:
-        assert ok(py(venv, "-c", "import accpy_tinydep; print(accpy_tinydep.V)")) == "1.0\n"
+        shown = ok(py(venv, "-c", "import accpy_tinydep, sys; print(accpy_tinydep.V, "
+                      "sys.base_prefix)"))  # fmt: skip
+        assert shown == f"1.0 {base / '._2023.06.2'}\n"  # the venv follows the patch release
     finally:
         (base / "._2023.06.2").rename(base / "._2023.06.1")
         (base / "2023.06.new").symlink_to("._2023.06.1")

@@ -271,11 +271,16 @@ def test_real_base_installation_root_then_patch(
     patch = int(tree.name.rsplit(".", 1)[1])
     assert os.readlink(base / VERSION) == tree.name
     assert os.readlink(base / "pro") == VERSION
-    used = in_base(base / "pro", 'python -c "import numpy; print(numpy.__file__)"',
-                   tmp_path / "home")  # fmt: skip
+    used = in_base(
+        base / "pro", 'python -c "import numpy, sys; print(numpy.__file__); print(sys.executable)"',
+        tmp_path / "home",
+    )  # fmt: skip
     assert used.returncode == 0, used.stderr
-    # setup.sh through pro settles on base/2023.06 (so the shell follows patch releases)
-    assert used.stdout.startswith(f"{base / VERSION}/lib/"), used.stdout
+    numpy_file, executable = used.stdout.splitlines()
+    # setup.sh through pro settles on base/2023.06 (so the shell follows patch releases), and
+    # the process imports from the tree that name resolves to when it starts
+    assert executable.startswith(f"{base / VERSION}/bin/python"), executable
+    assert numpy_file.startswith(f"{(base / VERSION).resolve()}/lib/"), numpy_file
 
     # a patch release N+1 (a fake base: the layout is what is tested here)
     nxt = installer_for(fake_base(tmp_path / "next", patch=patch + 1))

@@ -506,9 +506,11 @@ def native_base(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pat
             base = make_base(tmp_path_factory.mktemp(f"native-{minor}"), minor)
             values = {"VERSION": "2023.06", "PYTHON_VERSION": minor}
             source = (PROJECT / "recipes" / "acc-py.c.in").read_text()
+            header = (PROJECT / "recipes" / "launcher.h.in").read_text()
             native.compile_static(
                 inject.render(source, values, "acc-py.c.in"), base / "bin" / "acc-py",
                 name="acc-py", scratch=base.parent,
+                headers={"launcher.h": inject.render(header, values, "launcher.h.in")},
             )  # fmt: skip
             (base / "bin" / "acc-py").chmod(0o755)
             (base / "share" / "acc-py").mkdir(parents=True)

@@ -258,7 +258,9 @@ def real_tree(tmp_path: Path) -> Path:
     prefix = python_prefix("3.11")
     t = tmp_path / "tree"
     (t / "bin").mkdir(parents=True)
-    (t / "bin" / "python3.11").symlink_to(prefix / "bin" / "python3.11")
+    # a copy (a shared build: it runs from anywhere), which the launcher moves to .python3.11
+    shutil.copyfile(prefix / "bin" / "python3.11", t / "bin" / "python3.11")
+    (t / "bin" / "python3.11").chmod(0o755)
     (t / "pyvenv.cfg").write_text(f"home = {prefix / 'bin'}\n")
     (t / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
     (t / "lib" / "python3.11" / "venv").symlink_to(prefix / "lib" / "python3.11" / "venv")
