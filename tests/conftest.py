@@ -190,3 +190,40 @@ def base_dist(site_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     BUILT.append(f"{BASE_VERSION} (CPython {sys.version.split()[0]}, adopted, make base)")
     return work / "dist"
+
+
+def build_with(
+    work: Path, version: str, minor: str, index_url: str, *, patch: int | None = None
+) -> Path:
+    """dist/ of a base ``version`` adopted from the local CPython ``minor`` (PLATFORM=auto);
+    ``patch``: built as that patch release (a manifest with ``patch: N`` for that version)."""
+    manifest = PROJECT / "versions.yaml"
+    if patch is not None:
+        text = manifest.read_text()
+        entry = f'  - version: "{version}"\n'
+        assert entry in text, f"{version} is not in versions.yaml"
+        manifest = work / "versions.yaml"
+        manifest.write_text(text.replace(entry, f"{entry}    patch: {patch}\n"))
+    proc = run_builder(
+        "base", version, "--manifest", str(manifest), "--interpreter", str(python_prefix(minor)),
+        "--platform", "auto", "--index-url", index_url, "--usage-collector", TEST_COLLECTOR,
+        *builder_dirs(work),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    BUILT.append(f"{version}{f'.{patch}' if patch else ''} (CPython {minor}, adopted)")
+    return work / "dist"
+
+
+@pytest.fixture(scope="session")
+def base_dist_2412(site_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/ of a 2024.12 base (CPython 3.13), built once per session: another version, with
+    another Python, beside 2023.06."""
+    return build_with(tmp_path_factory.mktemp("base-2412"), "2024.12", "3.13", site_index.url)
+
+
+@pytest.fixture(scope="session")
+def base_dist_p2(site_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/ of 2023.06 patch release 2, built once per session."""
+    return build_with(
+        tmp_path_factory.mktemp("base-p2"), BASE_VERSION, "3.11", site_index.url, patch=2
+    )
