@@ -59,7 +59,10 @@ def tarball(dist: Path) -> str:
 
 @pytest.fixture(scope="module")
 def root(
-    base_dist: Path, base_dist_p2: Path, base_dist_2412: Path, tmp_path_factory: pytest.TempPathFactory
+    base_dist: Path,
+    base_dist_p2: Path,
+    base_dist_2412: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Path]:
     """The root, with 2023.06 patch 1 as pro and 2024.12 beside it; the venvs made from it in
     ``<root>/venvs``; every test leaves it so."""
