@@ -79,3 +79,29 @@ def run(
         label = what or quote_command(argv)
         raise CommandError(f"{label} failed with exit code {proc.returncode}:\n{tail}")
     return proc.stdout
+
+
+def processes_using(tree: Path, proc_root: Path = Path("/proc")) -> list[tuple[int, str]]:
+    """The processes of this host that run from ``tree``: their executable, working directory or
+    a mapped file (a shared library, a memory-mapped wheel) is inside it; ``(pid, command)``.
+
+    Only this host is seen, and only the processes its user may inspect: other consoles that
+    mount the same NFS tree are not.
+    """
+    inside = os.fspath(tree.resolve()) + os.sep
+    found: list[tuple[int, str]] = []
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            links = [os.readlink(entry / "exe"), os.readlink(entry / "cwd")]
+            with open(entry / "maps", encoding="utf-8", errors="replace") as maps:
+                links += [line.split(None, 5)[-1].strip() for line in maps if "/" in line]
+            if not any((link + os.sep).startswith(inside) for link in links):
+                continue
+            raw = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to inspect
+            continue
+        command = quote_command([a.decode("utf-8", "replace") for a in raw if a])
+        found.append((int(entry.name), command))
+    return found

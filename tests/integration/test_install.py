@@ -218,6 +218,27 @@ def test_remove_force_current_patch_rolls_back(bases: dict[str, Path], tmp_path:
     assert sorted(p.name for p in (root / "base").iterdir()) == []
 
 
+def test_remove_refuses_a_tree_in_use_on_this_host(bases: dict[str, Path], tmp_path: Path) -> None:
+    """An old patch tree that a process of this host runs from (here: its working directory; a
+    Python's executable and mapped libraries count too) is kept unless --force."""
+    root = tmp_path / "root"
+    for b in ("23p1", "23p2"):
+        assert cli("install", str(bases[b]), "--pro", root=root) == 0
+    old = root / "base" / "._2023.06.1"
+    user = subprocess.Popen(["sleep", "60"], cwd=old / "lib")
+    try:
+        proc = run_cli("remove", "2023.06.1", root=root)
+        assert proc.returncode == 2 and one_error(proc.stderr), proc.stderr
+        assert f"in use on this host by 1 process(es) (pid {user.pid}: sleep 60)" in proc.stderr
+        assert "--force" in proc.stderr and old.is_dir()
+        assert run_cli("remove", "2023.06.1", "--force", root=root).returncode == 0
+        assert not old.exists() and user.poll() is None  # removed under it; it still runs
+    finally:
+        user.kill()
+        user.wait()
+    assert_complete(root, "pro")
+
+
 def test_zst_url_and_file_url(bases: dict[str, Path], tmp_path: Path) -> None:
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 

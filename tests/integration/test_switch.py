@@ -201,3 +201,42 @@ def test_starts_racing_switches_never_fail(root: Path, base_dist_p2: Path) -> No
     assert starts[0] >= wanted
     assert patches >= 2 and switches >= 200
     assert failures == []
+
+
+def test_removing_an_old_patch_tree_under_a_running_process(
+    base_dist: Path, base_dist_p2: Path, tmp_path: Path
+) -> None:
+    """What the README says of ``remove``: the old patch tree of a running Python is refused on
+    this host (its executable is in it); with --force it goes, and the process's later imports
+    fail, while new starts run on the current patch."""
+    root = tmp_path / "root"
+    installer(root, "install", tarball(base_dist), "--pro")
+    python = f"{root}/base/{VERSION}/bin/python3"
+    child = subprocess.Popen(
+        [python, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=user_env(root),
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "11"
+        installer(root, "install", tarball(base_dist_p2))
+        refused = subprocess.run(
+            [sys.executable, "-m", "acc_py_install", "remove", f"{VERSION}.1", "--root", str(root)],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": f"{PROJECT / 'src'}:{PROJECT / 'installer'}"},
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        assert f"pid {child.pid}: " in refused.stderr, refused.stderr
+        installer(root, "remove", f"{VERSION}.1", "--force")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.wait(timeout=60) == 1
+        assert child.stderr is not None
+        assert "ModuleNotFoundError: No module named 'fractions'" in child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()
+    probe = "import sys, fractions; print(sys.prefix)"
+    new = subprocess.run([python, "-c", probe], env=user_env(root), capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert new.returncode == 0 and new.stdout.strip().endswith("._2023.06.2"), new.stderr

@@ -9,6 +9,7 @@ import os
 from accpy_core.errors import UsageError
 from accpy_core.fs import crash_point, remove_tree
 from accpy_core.layout import PRO, Layout, Tree
+from accpy_core.proc import processes_using
 from accpy_core.versions import parse_release
 
 from ..install import clean_leftovers
@@ -29,10 +30,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="also remove the pro version (and the pro symlink), or the current patch release "
-        "of a version (which then points to its newest other patch release, if any)",
+        help="also remove the pro version (and the pro symlink), the current patch release "
+        "of a version (which then points to its newest other patch release, if any), or a tree "
+        "that processes of this host still run from (their later imports then fail)",
     )
     add_lock_options(parser)
+
+
+def _check_unused(trees: list[Tree]) -> None:
+    """Refuse to delete a tree that a process of this host runs from: its modules not yet
+    imported would vanish under it. Other hosts are not seen (the note says so)."""
+    for tree in trees:
+        users = processes_using(tree.path)
+        if users:
+            shown = "; ".join(f"pid {pid}: {cmd[:80]}" for pid, cmd in users[:3])
+            more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+            raise UsageError(
+                f"{tree.release} is in use on this host by {len(users)} process(es) ({shown}"
+                f"{more}); stop them and try again, or add --force (their later imports fail). "
+                "Other hosts that mount this root are not checked"
+            )
 
 
 def _trash(layout: Layout, tree: Tree) -> None:
@@ -69,6 +86,8 @@ def execute(args: argparse.Namespace) -> int:
                 raise UsageError(
                     f"{version} is pro; `set-pro` another version first, or add --force"
                 )
+        if not args.force:
+            _check_unused(trees)
         if patch is not None and removes_current and remaining:
             layout.switch(version, remaining[-1].path.name)  # --force: roll back first
             crash_point("version symlink switched")
