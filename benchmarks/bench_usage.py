@@ -2,12 +2,21 @@
 """Benchmark the usage logging, in one run: the hook's start-up cost and the collector's rate.
 
 Start-up: ``python -c pass`` on one real 2023.06 base (built with ``make base``, or ``--dist``),
-interleaved, ``--runs`` times per mode, medians:
-  - ``no hook``: the same base unpacked a second time, without sitecustomize.py;
-  - ``opted out``: ACC_PY_NO_USAGE_LOG=1 (the hook is imported and returns at once);
-  - ``on, collector up`` / ``on, collector down``: a datagram to a listening / closed port.
+installed with acc-py-install into a root (``<root>/base/2023.06/bin/python3``, through the
+version symlink, as consoles start it), interleaved, ``--runs`` times per mode, medians:
+  - ``bare interpreter``: the base installed a second time, into another root of the same
+    depth, without sitecustomize.py, its interpreter ``._2023.06.1/bin/.python3.X`` started
+    directly: CPython with nothing of Acc-Py;
+  - ``launcher, no hook``: that copy's ``2023.06/bin/python3``, the launcher that keeps a
+    process on its tree (exec of the interpreter by its physical path), still without the hook;
+  - ``opted out``: ACC_PY_NO_USAGE_LOG=1 (the hook pins the process to its tree and returns);
+  - ``on, collector up`` / ``on, collector down``: a datagram to a listening / closed port;
+  - ``venv, bare interpreter`` / ``venv, on``: a venv's python, made by ``python -m venv`` from
+    the bare interpreter, and by ``acc-py venv`` from the installed base (the launcher, then the
+    hook's pin of base_prefix and sys.path through the version symlink, then the datagram).
 File-system calls per start are counted with ``strace -f -e trace=%file``.
-Goal: <= 1 ms added and <= 3 extra file-system calls.
+Goal (the hook's budget, which now holds the launcher and the pin too): <= 1 ms added and <= 3
+extra file-system calls over the bare interpreter.
 
 Collector: ``acc-py-usage serve`` (SQLite) on 127.0.0.1; ``--burst`` datagrams sent as fast as
 one sender can, stored per second from the first send to the last commit; then ``--paced``
@@ -35,7 +44,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "tests")]
 
-from conftest import make_base, untar  # noqa: E402
+from conftest import make_base  # noqa: E402
 
 RECORD = {
     "v": 1, "time": 1.7e9, "user": "alice", "uid": 1000, "host": "pc1", "pid": 0,
@@ -87,29 +96,39 @@ def file_calls(python: Path, env: dict[str, str]) -> int:
     return sum(1 for ln in lines if "+++" not in ln and "---" not in ln)
 
 
-def startup(base: Path, bare: Path, runs: int, work: Path) -> dict[str, object]:
+def startup(root: Path, bare_root: Path, runs: int, work: Path) -> dict[str, object]:
     proc, port, _db, log = start_collector(work)
     closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     closed.bind(("127.0.0.1", 0))
     down = closed.getsockname()[1]
     closed.close()
     env = {"HOME": str(work), "PATH": "/usr/bin:/bin", "USER": "bench", "LC_ALL": "C.UTF-8"}
+    base = root / "base" / "2023.06"
+    (interpreter,) = (bare_root / "base" / "2023.06").resolve().glob("bin/.python3.*")
+    subprocess.run([str(interpreter), "-m", "venv", "--without-pip", "--system-site-packages",
+                    str(work / "venv-bare")], env=env, check=True)  # fmt: skip
+    subprocess.run([str(base / "bin" / "acc-py"), "venv", str(work / "venv-on")], env=env,
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    up = {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{port}"}
     modes = {
-        "no hook": (bare, env),
-        "opted out": (base, {**env, "ACC_PY_NO_USAGE_LOG": "1"}),
-        "on, collector up": (base, {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{port}"}),
-        "on, collector down": (base, {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{down}"}),
-    }
+        "bare interpreter": (interpreter, env),
+        "launcher, no hook": (bare_root / "base" / "2023.06" / "bin" / "python3", env),
+        "opted out": (base / "bin" / "python3", {**env, "ACC_PY_NO_USAGE_LOG": "1"}),
+        "on, collector up": (base / "bin" / "python3", up),
+        "on, collector down": (base / "bin" / "python3",
+                               {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{down}"}),
+        "venv, bare interpreter": (work / "venv-bare" / "bin" / "python", env),
+        "venv, on": (work / "venv-on" / "bin" / "python", up),
+    }  # fmt: skip
     times: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}
     order = list(modes)
     for _ in range(runs):
         random.shuffle(order)  # no mode always runs first (or right after the collector woke)
         for mode in order:
-            tree, e = modes[mode]
-            exe = str(tree / "bin" / "python3")
+            exe, e = modes[mode]
             start = time.perf_counter()
-            pid = os.posix_spawn(exe, [exe, "-c", "pass"], e)
+            pid = os.posix_spawn(exe, [str(exe), "-c", "pass"], e)
             _pid, status, usage = os.wait4(pid, 0)
             times[mode].append(time.perf_counter() - start)
             cpu[mode].append(usage.ru_utime + usage.ru_stime)
@@ -119,7 +138,7 @@ def startup(base: Path, bare: Path, runs: int, work: Path) -> dict[str, object]:
     cpu_medians = {m: statistics.median(v) * 1000 for m, v in cpu.items()}
     calls = {}
     if shutil.which("strace"):
-        calls = {m: file_calls(tree / "bin" / "python3", e) for m, (tree, e) in modes.items()}
+        calls = {m: file_calls(exe, e) for m, (exe, e) in modes.items()}
     return {"median_ms": medians, "cpu_ms": cpu_medians, "file_calls": calls,
             "collector": stats_line}  # fmt: skip
 
@@ -185,29 +204,35 @@ def main() -> int:
                 return 1
             dist = work / "dist"
         (tarball,) = sorted(dist.glob("acc-py-base-*.tar.gz"))
-        base = untar(tarball, work / "on")
-        bare = untar(tarball, work / "bare")
+        root, bare_root = work / "root", work / "bare"
+        for where in (root, bare_root):
+            subprocess.run([sys.executable, "-m", "acc_py_install", "-q", "install",
+                            str(tarball), "--root", str(where)], check=True)  # fmt: skip
+        bare = (bare_root / "base" / "2023.06").resolve()  # the same names, the same depth
         for p in bare.glob("lib/python3.*/**/sitecustomize*"):
             p.unlink()
-        s = startup(base, bare, args.runs, work)
+        s = startup(root, bare_root, args.runs, work)
         t = throughput(work, args.burst, args.paced)
     med: dict[str, float] = s["median_ms"]  # type: ignore[assignment]
     cpu: dict[str, float] = s["cpu_ms"]  # type: ignore[assignment]
     calls: dict[str, int] = s["file_calls"]  # type: ignore[assignment]
     print(f"start-up, python -c pass, median of {args.runs} runs each (interleaved):")
-    print("  mode                  wall ms  (vs no hook, vs opted out)  CPU ms  (vs no hook, "
-          "vs opted out)  file calls")  # fmt: skip
+    print("  mode                    wall ms  (vs bare)   CPU ms  (vs bare)  file calls (vs bare)")
     for mode, ms in med.items():
-        extra = f"{calls[mode]:4d}" if calls else ""
-        c, base_ms, out_ms = cpu[mode], med["no hook"], med["opted out"]
-        print(f"  {mode:20s} {ms:7.2f}  ({ms - base_ms:+5.2f}, {ms - out_ms:+5.2f})"
-              f"        {c:6.2f}  ({c - cpu['no hook']:+5.2f}, {c - cpu['opted out']:+5.2f})"
-              f"         {extra}")  # fmt: skip
-    if calls:
-        up, none, out = calls["on, collector up"], calls["no hook"], calls["opted out"]
-        print(f"  extra file-system calls: {up - none} vs no hook, {up - out} vs opted out")
-    ratio = med["on, collector up"] / med["no hook"]
-    print(f"  ratio on/no hook: {ratio:.3f} (goal: <= 1 ms added, <= 3 extra file calls)")
+        ref = "venv, bare interpreter" if mode.startswith("venv") else "bare interpreter"
+        c = cpu[mode]
+        extra = f"{calls[mode]:4d} ({calls[mode] - calls[ref]:+3d})" if calls else ""
+        print(f"  {mode:22s} {ms:7.2f}  ({ms - med[ref]:+5.2f})   {c:6.2f}  ({c - cpu[ref]:+5.2f})"
+              f"   {extra}")  # fmt: skip
+    bare_ms, venv_ms = med["bare interpreter"], med["venv, bare interpreter"]
+    print(
+        f"  of which the launcher: {med['launcher, no hook'] - bare_ms:+.2f} ms; the hook "
+        f"(pin + datagram): {med['on, collector up'] - med['launcher, no hook']:+.2f} ms"
+    )
+    print(
+        f"  ratio base on/bare: {med['on, collector up'] / bare_ms:.3f}, venv on/bare: "
+        f"{med['venv, on'] / venv_ms:.3f} (goal: <= 1 ms added, <= 3 extra file calls)"
+    )
     print(f"  collector during the start-up runs: {s['collector']}")
     print(f"collector (SQLite, loopback): burst of {t['burst']} sent at "
           f"{t['burst_send_rate']:,.0f}/s, {t['burst_stored']} stored, "

@@ -12,22 +12,29 @@ Deployments live under the deploy base: ``--deploy-base``, else ``$ACC_PY_DEPLOY
 ``~/acc-py-apps``: ``<deploy-base>/<app>/<version>/`` (``venv/``, ``exec/`` launchers of the
 console scripts, the lock and ``app.json``), with the symlinks ``latest`` and ``pro`` beside.
 The verbs deploy, promote, run and list are in :mod:`acc_py._deploy`.
+
+``lock`` and ``deploy`` take ``--base-python VERSION``: the base to lock against and deploy onto,
+among those installed beside the active one (``<root>/base/VERSION``); that base's own acc-py
+then does the work. Default: the active base.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from typing import Any, List, Tuple
 
-from accpy_core.errors import BaseError, ConfigError, UsageError
+from accpy_core.errors import BaseError, ConfigError, RefusedError, UsageError
 from accpy_core.fs import atomic_write
-from accpy_core.proc import clean_env, run
-from accpy_core.versions import is_version
+from accpy_core.names import METADATA_NAME
+from accpy_core.proc import clean_env, quote_command, run
+from accpy_core.versions import is_version, parse_date, version_key
 
 from . import venv as _venv
 from ._base import Base, normalize_name
@@ -53,15 +60,24 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
             help="where applications are deployed (default: $ACC_PY_DEPLOY_BASE or ~/acc-py-apps)",
         )
 
+    def base_python(q: argparse.ArgumentParser, what: str) -> None:
+        q.add_argument(
+            "--base-python",
+            metavar="VERSION",
+            help=f"{what} the Acc-Py base VERSION (e.g. 2024.12) installed beside the active one "
+            "(default: the active base)",
+        )
+
     q = verbs.add_parser(
         "lock",
         help="pin the dependencies with hashes for the current base",
-        description="Resolve PROJECT's dependencies against the current base and write "
-        "PROJECT/deployment/app/requirements.txt and config.json.",
+        description="Resolve PROJECT's dependencies against the current base (or --base-python) "
+        "and write PROJECT/deployment/app/requirements.txt and config.json.",
     )
     q.add_argument(
         "project", nargs="?", default=".", metavar="PROJECT", help="project directory (default: .)"
     )
+    base_python(q, "lock against")
 
     q = verbs.add_parser(
         "deploy",
@@ -77,6 +93,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "./deployment/app/requirements.txt)",
     )
     deploy_base(q)
+    base_python(q, "deploy onto")
 
     q = verbs.add_parser("promote", help="point pro at a deployed version")
     q.add_argument("app", metavar="APP")
@@ -104,6 +121,9 @@ def execute(args: argparse.Namespace, base: Base) -> int:
     if verb is None:
         args.app_parser.print_help(sys.stderr)
         return UsageError.exit_code
+    wanted = getattr(args, "base_python", None)
+    if wanted is not None and wanted != base.version:
+        return on_other_base(args, base, wanted)
     if verb == "lock":
         return execute_lock(args, base)
     from . import _deploy
@@ -115,6 +135,71 @@ def execute(args: argparse.Namespace, base: Base) -> int:
         "list": _deploy.list_apps,
     }
     return verbs[verb](args, base)
+
+
+def installed_beside(base: Base) -> list[str]:
+    """The versions installed beside ``base`` (``<root>/base/<version>`` with an ACC-PY.json)."""
+    root = os.path.dirname(base.dir)
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return [base.version]
+    found = [
+        n for n in names if is_version(n) and os.path.isfile(os.path.join(root, n, METADATA_NAME))
+    ]
+    return sorted(set(found) | {base.version}, key=version_key)
+
+
+def other_base(base: Base, wanted: str) -> Base:
+    """The base ``wanted`` installed beside ``base``; refused unless it exists and has not
+    reached its end of life."""
+    if not is_version(wanted):
+        raise UsageError(
+            f"--base-python {wanted!r} is not a base version (YYYY.MM, e.g. {base.version})"
+        )
+    root = os.path.dirname(base.dir)
+    other = os.path.join(root, wanted)
+    if not os.path.isfile(os.path.join(other, METADATA_NAME)):
+        raise BaseError(
+            f"base {wanted} is not installed beside base {base.version} in {root} (installed: "
+            f"{', '.join(installed_beside(base))}); install it with acc-py-install, or choose "
+            "one of these"
+        )
+    from ._base import read_metadata
+
+    found = Base(other, read_metadata(other))
+    eol = parse_date(found.end_of_life)
+    if eol is not None and eol <= datetime.date.today():
+        raise RefusedError(
+            f"base {wanted} reached its end of life on {eol.isoformat()}: nothing is locked or "
+            f"deployed on it; choose a base that is still supported: "
+            f"{', '.join(v for v in installed_beside(base) if v != wanted)}"
+        )
+    return found
+
+
+def on_other_base(args: argparse.Namespace, base: Base, wanted: str) -> int:
+    """``lock``/``deploy --base-python V``: run the same verb with base V's own acc-py (its
+    Python, its packages, its index), without the option; its exit code."""
+    other = other_base(base, wanted)
+    argv = ["-v"] if args.verbosity > 0 else []
+    if args.app_command == "lock":
+        argv += ["app", "lock", args.project]
+    else:
+        argv += ["app", "deploy", args.target]
+        argv += ["--lock", args.lock] if args.lock else []
+        argv += ["--deploy-base", args.deploy_base] if args.deploy_base else []
+    launcher = os.path.join(other.dir, "bin", "acc-py")
+    cmd = [launcher, *argv]
+    env = dict(os.environ, ACC_PY_BASE=other.dir, ACC_PY_BASE_VERSION=other.version)
+    sys.stderr.write(f"acc-py: on base {other.version}: {quote_command(cmd)}\n")
+    sys.stderr.flush()
+    try:
+        return subprocess.call(cmd, env=env)
+    except OSError as exc:
+        raise BaseError(
+            f"cannot run {launcher} ({exc.strerror}): the base {wanted} is incomplete; reinstall it"
+        ) from None
 
 
 def _hash(item: dict[str, Any]) -> str | None:
@@ -250,9 +335,7 @@ def read_lock(path: str, base: Base) -> list[str]:
         root = os.path.dirname(base.dir)
         other = os.path.join(root, wanted)
         if os.path.isdir(other):
-            hint = (
-                "deploy with that base: " + os.path.join(other, "bin", "acc-py") + " app deploy ..."
-            )
+            hint = f"deploy on that base with --base-python={wanted}"
         else:
             hint = f"base {wanted} is not installed in {root}"
         raise BaseError(

@@ -45,47 +45,69 @@ _RESERVED = frozenset(getattr(sys, "stdlib_module_names", None) or _STDLIB_BEFOR
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.description = (
-        f"{HELP}. NAME must be an importable, lower-case Python name (it is the package and the "
-        "distribution name)."
+        f"{HELP}. NAME is the distribution name, as on the package index (lower case letters, "
+        "digits, and - _ . between them); the importable package is NAME with - and . as _: "
+        "`acc-py init name-of-package` makes name-of-package/ holding the package "
+        "name_of_package/."
     )
-    p.add_argument("name", metavar="NAME", help="project and package name, e.g. my_app")
+    p.add_argument("name", metavar="NAME", help="the project's name, e.g. my-app")
     p.add_argument("--dir", help="where to create it (default: ./NAME); must be new or empty")
 
 
+_SEPARATORS = "-_."
+
+
 def _name_char(c: str) -> bool:
-    return ("a" <= c <= "z") or ("0" <= c <= "9") or c == "_"
+    return ("a" <= c <= "z") or ("0" <= c <= "9")
+
+
+def package_name(name: str) -> str:
+    """The importable package of distribution ``name``: runs of ``-_.`` become one ``_``
+    (PEP 503's normalization, with ``_`` for ``-``)."""
+    out: list[str] = []
+    for c in name:
+        if c in _SEPARATORS:
+            if out and out[-1] != "_":
+                out.append("_")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def suggest(name: str) -> str:
-    """A valid name close to ``name``."""
+    """A valid name close to ``name``: lower case, other characters as ``-``."""
     out: list[str] = []
     for c in name.strip().lower():
         if _name_char(c):
             out.append(c)
-        elif out and out[-1] != "_":
-            out.append("_")
-    s = "".join(out).strip("_") or "my_project"
+        elif out and out[-1] != "-":
+            out.append("-")
+    s = "".join(out).strip("-") or "my-project"
     if s[0].isdigit():
         s = "p" + s
-    if s in _KEYWORDS or s in _RESERVED:
-        s = s + "_project"
+    if package_name(s) in _KEYWORDS or package_name(s) in _RESERVED:
+        s = s + "-project"
     return s
 
 
-def check_name(name: str) -> None:
-    """Raise UsageError unless ``name`` is a lower-case identifier that is also a PEP 508 name
-    and does not shadow the standard library."""
+def check_name(name: str) -> str:
+    """The package name of the project ``name``; UsageError unless ``name`` is a lower-case
+    PEP 508 name whose package is importable and shadows nothing of Python or the base."""
     why = None
+    package = package_name(name)
     if not name:
         why = "it is empty"
-    elif not all(_name_char(c) for c in name):
-        why = "it must be lower case letters, digits and _ only (an importable package name)"
-    elif name[0].isdigit() or name.startswith("_") or name.endswith("_"):
-        why = "it must start with a letter and not start or end with _"
-    elif name in _KEYWORDS or name in _RESERVED:
-        why = f"it would shadow the module {name!r} of Python or the base"
+    elif not all(_name_char(c) or c in _SEPARATORS for c in name):
+        why = "it must be lower case letters, digits, and - _ . between them"
+    elif name[0] in _SEPARATORS or name[-1] in _SEPARATORS:
+        why = "it must start and end with a letter or a digit"
+    elif name[0].isdigit():
+        why = f"its package {package} would not be importable (it starts with a digit)"
+    elif package in _KEYWORDS or package in _RESERVED:
+        why = f"its package would shadow the module {package!r} of Python or the base"
     if why:
         raise UsageError(f"invalid project name {name!r}: {why}; try: acc-py init {suggest(name)}")
+    return package
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -102,20 +124,22 @@ def requires_python(base: Base) -> str:
 
 
 def files(name: str, base: Base) -> dict[str, str]:
-    """{relative path: text} of the new project."""
-    ver = base.version
+    """{relative path: text} of the new project ``name`` (checked)."""
+    ver, pkg = base.version, package_name(name)
     return {
-        "pyproject.toml": _PYPROJECT.format(name=name, requires=requires_python(base), base=ver),
-        os.path.join(name, "__init__.py"): _INIT.format(name=name),
-        os.path.join(name, "__main__.py"): _MAIN.format(name=name),
-        os.path.join("tests", f"test_{name}.py"): _TEST.format(name=name),
-        "README.md": _README.format(name=name, base=ver),
+        "pyproject.toml": _PYPROJECT.format(
+            name=name, pkg=pkg, requires=requires_python(base), base=ver
+        ),
+        os.path.join(pkg, "__init__.py"): _INIT.format(name=name),
+        os.path.join(pkg, "__main__.py"): _MAIN.format(name=name, pkg=pkg),
+        os.path.join("tests", f"test_{pkg}.py"): _TEST.format(name=name, pkg=pkg),
+        "README.md": _README.format(name=name, pkg=pkg, base=ver),
         ".gitignore": _GITIGNORE,
     }
 
 
 def execute(args: argparse.Namespace, base: Base) -> int:
-    check_name(args.name)
+    package = check_name(args.name)
     target = os.path.abspath(args.dir or args.name)
     if os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target)):
         raise RefusedError(
@@ -129,7 +153,8 @@ def execute(args: argparse.Namespace, base: Base) -> int:
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
     sys.stdout.write(
-        f"Created project {args.name} in {target} (requires-python {requires_python(base)})\n"
+        f"Created project {args.name} (package {package}) in {target} "
+        f"(requires-python {requires_python(base)})\n"
         f"next:\n  cd {os.path.relpath(target)}\n"
         "  acc-py venv venv\n  venv/bin/python -m pip install -e '.[test]'\n"
         "  venv/bin/python -m pytest\n  acc-py init-ci        (GitLab CI on every supported base)\n"
@@ -158,13 +183,13 @@ test = ["pytest"]
 doc = ["sphinx"]
 
 [project.scripts]
-{name} = "{name}.__main__:main"
+{name} = "{pkg}.__main__:main"
 
 [tool.setuptools.dynamic]
-version = {{ attr = "{name}.__version__" }}
+version = {{ attr = "{pkg}.__version__" }}
 
 [tool.setuptools.packages.find]
-include = ["{name}", "{name}.*"]
+include = ["{pkg}", "{pkg}.*"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -177,7 +202,7 @@ __version__ = "0.1.0"
 '''
 
 _MAIN = '''\
-"""The command line of {name}: ``python -m {name}``, or the ``{name}`` command once installed."""
+"""The command line of {name}: ``python -m {pkg}``, or the ``{name}`` command once installed."""
 import argparse
 import sys
 
@@ -200,8 +225,8 @@ _TEST = """\
 import subprocess
 import sys
 
-import {name}
-from {name}.__main__ import main
+import {pkg}
+from {pkg}.__main__ import main
 
 
 def test_main_says_hello(capsys):
@@ -211,10 +236,10 @@ def test_main_says_hello(capsys):
 
 def test_python_m_shows_the_version():
     out = subprocess.run(
-        [sys.executable, "-m", "{name}", "--version"],
+        [sys.executable, "-m", "{pkg}", "--version"],
         capture_output=True, text=True, check=True,
     ).stdout
-    assert {name}.__version__ in out
+    assert {pkg}.__version__ in out
 """
 
 _README = """\
@@ -227,7 +252,7 @@ source /acc/local/share/python/acc-py/base/pro/setup.sh   # the Acc-Py base ({ba
 acc-py venv venv
 venv/bin/python -m pip install -e '.[test]'
 venv/bin/python -m pytest
-python -m {name} --version
+python -m {pkg} --version
 ```
 
 `acc-py init-ci` adds a GitLab CI pipeline that tests on every supported Acc-Py base.

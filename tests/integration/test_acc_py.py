@@ -350,3 +350,96 @@ def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -
     ran = acc(root, cwd, "app", "run", "demo_app", "--version", "1.1", "0", **env)
     assert (ran.returncode, ran.stdout) == (0, "demo 1.0 ['0']\n")
     assert [p.name for p in (apps / "demo_app").iterdir() if p.name.startswith(".")] == []
+
+
+OTHER = "2024.12"
+SHOW = "import sys, accpy_tinydep; print('%d.%d' % sys.version_info[:2], accpy_tinydep.V)"
+
+
+@pytest.fixture(scope="module")
+def root_2412(root: Path, base_dist_2412: Path) -> Path:
+    """``root`` with 2024.12 (CPython 3.13) installed beside 2023.06 by acc-py-install, and a
+    2020.11 past its end of life (its ACC-PY.json: nothing of it runs before the refusal)."""
+    import sys
+
+    (tarball,) = base_dist_2412.glob("*.tar.gz")
+    proc = subprocess.run(
+        [sys.executable, "-m", "acc_py_install", "install", str(tarball), "--root", str(root)],
+        capture_output=True, text=True, check=False, timeout=600,
+        env={**os.environ, "PYTHONPATH": f"{PROJECT / 'src'}:{PROJECT / 'installer'}"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    old = root / "base" / "2020.11"
+    if not old.exists():
+        old.mkdir()
+        meta = json.loads((root / "base" / VERSION / "ACC-PY.json").read_text())
+        meta.update(version="2020.11", status="deprecated", end_of_life="2024-01-01")
+        (old / "ACC-PY.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_app_upgrade_to_another_base(root_2412: Path, cwd: Path) -> None:
+    """The documented upgrade of a deployed application: deployed on 2023.06, then locked and
+    deployed on 2024.12 with --base-python (from its setup.sh, and from 2023.06), then run; the
+    old deployment still runs on 2023.06. Refusals leave the deployed versions as they were."""
+    root = root_2412
+    proj = cwd / "demo_up"
+
+    def project(version: str) -> None:
+        write_project(proj, "demo_up", version, ["accpy_tinydep==1.0", "numpy"])
+        (proj / "demo_up" / "cli.py").write_text(f"def main():\n    {SHOW}\n")
+        with (proj / "pyproject.toml").open("a") as f:
+            f.write('[project.scripts]\ndemo-up = "demo_up.cli:main"\n')
+
+    apps = cwd / "apps"
+    env = {"ACC_PY_DEPLOY_BASE": str(apps)}
+    project("1.0")
+    ok(acc(root, proj, "app", "lock", "--base-python", VERSION))  # the active base: as without
+    ok(acc(root, proj, "app", "deploy", ".", **env))
+    ok(acc(root, cwd, "app", "promote", "demo_up", "1.0", **env))
+    deployed = file_list(apps)
+
+    # refusals: a lock made for another base, a base not installed, one past its end of life
+    project("1.1")
+    for args, kind, words in (
+        (["--base-python=2024.12"], BaseError, ["made on the Acc-Py base 2023.06", "lock again"]),
+        (["--base-python=2019.01"], BaseError, ["not installed", "2023.06, 2024.12"]),
+        (["--base-python=2020.11"], RefusedError, ["end of life on 2024-01-01"]),
+        (["--base-python=latest"], UsageError, ["not a base version"]),
+    ):
+        err = one_line_error(acc(root, proj, "app", "deploy", ".", *args, **env), kind, *words)
+        assert "Traceback" not in err
+        assert file_list(apps) == deployed
+    one_line_error(acc(root, proj, "app", "lock", "--base-python=2020.11"), RefusedError, "2020.11")
+    assert (
+        (proj / "deployment" / "app" / "requirements.txt")
+        .read_text()
+        .startswith(f"### base_python: {VERSION}\n")
+    )
+
+    # the upgrade, as the documentation gives it
+    body = (
+        f"export ACC_PY_DEPLOY_BASE={apps}\ncd {proj}\n"
+        f"acc-py app lock . --base-python={OTHER} && acc-py app deploy . --base-python={OTHER}"
+    )
+    upgraded = in_base(root / "base" / OTHER, body, cwd.parent / "home")
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    lock = proj / "deployment" / "app" / "requirements.txt"
+    assert lock.read_text().startswith(f"### base_python: {OTHER}\n")
+    # the same lock from the 2023.06 base, through 2024.12's acc-py: byte for byte, unchanged
+    again = ok(acc(root, proj, "app", "lock", ".", f"--base-python={OTHER}"))
+    assert "Unchanged:" in again and f"on base {OTHER}" in again
+    new = apps / "demo_up" / "1.1"
+    assert f"home = {root / 'base' / OTHER / 'bin'}\n" in (new / "venv" / "pyvenv.cfg").read_text()
+
+    def ran(launcher: Path) -> str:
+        proc = subprocess.run([str(launcher)], capture_output=True, text=True, check=False,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert ran(new / "exec" / "demo-up") == "3.13 1.0\n"
+    assert ran(apps / "demo_up" / "1.0" / "exec" / "demo-up") == "3.11 1.0\n"  # the old one
+    ok(acc(root, cwd, "app", "promote", "demo_up", "1.1", **env))
+    assert ok(acc(root, cwd, "app", "run", "demo_up", **env)) == "3.13 1.0\n"
+    assert ok(acc(root, cwd, "app", "run", "--version", "1.0", "demo_up", **env)) == "3.11 1.0\n"

@@ -5,7 +5,7 @@ acc-py-install; then pro is switched to 2024.12 and a patch release of 2023.06 i
 
 - A process keeps the tree it started on: every later import resolves inside that physical
   tree, for the base through ``pro`` and through ``2023.06``, an ``acc-py venv``, and
-  ``python -m venv`` venvs made through ``pro`` and through ``2023.06``.
+  ``python -m venv`` venvs made through ``pro`` and through ``2023.06`` (and with --copies).
 - New processes pick up the new targets, and venvs follow patch releases at their next start
   (never ``pro``: a venv made through ``pro`` stays on its version).
 - Starts that race switches of ``pro`` between the two Pythons, and patch installs, never fail.
@@ -76,7 +76,9 @@ def root(
         [f"{base / VERSION}/bin/acc-py", "venv", f"{venvs}/acc-py"],
         [f"{base}/pro/bin/python3", "-m", "venv", "--without-pip", f"{venvs}/via-pro"],
         [f"{base / VERSION}/bin/python3", "-m", "venv", "--without-pip", f"{venvs}/via-version"],
-    ):
+        [f"{base / VERSION}/bin/python3", "-m", "venv", "--without-pip", "--copies",
+         f"{venvs}/copies"],
+    ):  # fmt: skip
         made = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         assert made.returncode == 0, made.stderr
     yield root
@@ -90,11 +92,12 @@ def starters(root: Path) -> dict[str, str]:
         "acc-py venv": f"{venvs}/acc-py/bin/python",
         "python -m venv through pro": f"{venvs}/via-pro/bin/python",
         "python -m venv through 2023.06": f"{venvs}/via-version/bin/python",
+        "python -m venv --copies": f"{venvs}/copies/bin/python",
     }
 
 
 def test_venvs_never_name_pro(root: Path) -> None:
-    for name in ("acc-py", "via-pro", "via-version"):
+    for name in ("acc-py", "via-pro", "via-version", "copies"):
         cfg = (root / "venvs" / name / "pyvenv.cfg").read_text()
         assert f"home = {root / 'base' / VERSION / 'bin'}\n" in cfg, (name, cfg)
 
@@ -107,6 +110,7 @@ def test_venvs_never_name_pro(root: Path) -> None:
         "acc-py venv",
         "python -m venv through pro",
         "python -m venv through 2023.06",
+        "python -m venv --copies",
     ],
 )
 def test_a_running_process_keeps_its_tree(root: Path, base_dist_p2: Path, who: str) -> None:

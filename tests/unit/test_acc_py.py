@@ -320,20 +320,26 @@ def test_recreate_failure_restores_and_shows_the_command(python: str, tmp_path: 
 
 
 def test_init_project(python: str, tmp_path: Path) -> None:
-    err = one_line_error(acc_py(python, "init", "my-app", cwd=tmp_path), UsageError, "my_app")
-    assert "acc-py init my_app" in err
-    one_line_error(acc_py(python, "init", "json", cwd=tmp_path), UsageError, "json_project")
-    one_line_error(acc_py(python, "init", "2fast", cwd=tmp_path), UsageError, "p2fast")
-    proc = acc_py(python, "init", "my_app", cwd=tmp_path)
+    """``acc-py init name-of-package``: name-of-package/ holding the package name_of_package/;
+    names that cannot become a package are refused with a suggestion."""
+    for bad, fix in (("My App", "my-app"), ("json", "json-project"), ("2fast", "p2fast"),
+                     ("app-", "app"), ("my app!", "my-app"), ("class", "class-project"),
+                     ("a.b-", "a-b")):  # fmt: skip
+        err = one_line_error(acc_py(python, "init", bad, cwd=tmp_path), UsageError, bad)
+        assert err.endswith(f"; try: acc-py init {fix}"), err
+    assert list(tmp_path.iterdir()) == []
+    proc = acc_py(python, "init", "name-of-package", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    proj = tmp_path / "my_app"
+    assert "package name_of_package" in proc.stdout
+    proj = tmp_path / "name-of-package"
     found = sorted(str(p.relative_to(proj)) for p in proj.rglob("*") if p.is_file())
     assert found == [
-        ".gitignore", "README.md", "my_app/__init__.py", "my_app/__main__.py", "pyproject.toml",
-        "tests/test_my_app.py",
+        ".gitignore", "README.md", "name_of_package/__init__.py", "name_of_package/__main__.py",
+        "pyproject.toml", "tests/test_name_of_package.py",
     ]  # fmt: skip
     meta = tomllib.loads((proj / "pyproject.toml").read_text())
-    assert meta["project"]["name"] == "my_app"
+    assert meta["project"]["name"] == "name-of-package"
+    assert meta["project"]["scripts"] == {"name-of-package": "name_of_package.__main__:main"}
     assert meta["project"]["dependencies"] == []
     # the supported bases (2023.06: 3.11, 2024.12: 3.13) and the running one
     running = subprocess.run(
@@ -344,11 +350,13 @@ def test_init_project(python: str, tmp_path: Path) -> None:
     assert meta["project"]["requires-python"] == ">={}.{}".format(*low)
     assert meta["build-system"]["build-backend"] == "setuptools.build_meta"
     ran = subprocess.run(
-        [python, "-m", "my_app"], cwd=proj, capture_output=True, text=True, check=False
+        [python, "-m", "name_of_package"], cwd=proj, capture_output=True, text=True, check=False
     )
-    assert ran.returncode == 0 and "Hello from my_app 0.1.0" in ran.stdout
-    again = acc_py(python, "init", "my_app", cwd=tmp_path)
+    assert ran.returncode == 0 and "Hello from name-of-package 0.1.0" in ran.stdout
+    again = acc_py(python, "init", "name-of-package", cwd=tmp_path)
     one_line_error(again, RefusedError, "never overwrites")
+    plain = acc_py(python, "init", "my_app", cwd=tmp_path)  # an underscore name: as before
+    assert plain.returncode == 0 and (tmp_path / "my_app" / "my_app" / "__main__.py").is_file()
 
 
 def test_init_ci(python: str, tmp_path: Path) -> None:
