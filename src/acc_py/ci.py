@@ -5,8 +5,8 @@ with auditwheel), one test job per supported base of the manifest (every base th
 deprecated), docs (Sphinx, when docs/conf.py exists) and publish (twine to the site's index, on
 a git tag only).
 
-Images: ``<registry>/acc-py_<os>_<variant>:<base version>``, the Acc-Py images with that base
-active: registry ``registry.cern.ch/acc`` (``--registry``), os ``cc7`` for a base built for glibc
+Images: ``<registry>/acc-py_<os>[_<variant>]:<base version>`` (:mod:`accpy_core.images`), the
+Acc-Py images with that base active: registry ``registry.cern.ch/acc`` (``--registry``), os ``cc7`` for a base built for glibc
 2.17, ``el9`` otherwise, variant ``base`` (``--variant gui`` for Qt/X11 test jobs).
 """
 
@@ -19,6 +19,7 @@ from typing import Dict, List, Union
 
 from accpy_core.errors import BaseError, ConfigError, RefusedError
 from accpy_core.fs import atomic_write
+from accpy_core.images import VARIANT_NAMES, repository
 from accpy_core.layout import DEFAULT_ROOT
 from accpy_core.platforms import parse_platform
 from accpy_core.versions import DEPRECATED, PRO, version_key
@@ -37,7 +38,7 @@ Mapping_ = Dict[str, Node]
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.description = f"{HELP}. Images are <registry>/acc-py_<os>_<variant>:<base version>."
+    p.description = f"{HELP}. Images are <registry>/acc-py_<os>[_<variant>]:<base version>."
     p.add_argument("--force", action="store_true", help="overwrite an existing .gitlab-ci.yml")
     p.add_argument(
         "--registry",
@@ -47,7 +48,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--variant",
         default="base",
-        help="image variant: base, or gui for tests that need X11/Qt (default: %(default)s)",
+        choices=VARIANT_NAMES,
+        help="image variant: base, or gui_ci for tests that need X11/Qt (default: %(default)s)",
     )
 
 
@@ -73,7 +75,7 @@ def supported_bases(base: Base) -> list[BaseInfo]:
 
 
 def image(registry: str, b: BaseInfo, variant: str) -> str:
-    return f"{registry.rstrip('/')}/acc-py_{image_os(b.platform)}_{variant}:{b.version}"
+    return f"{repository(registry, image_os(b.platform), variant)}:{b.version}"
 
 
 def pipeline(base: Base, registry: str = REGISTRY, variant: str = "base") -> Mapping_:

@@ -1,7 +1,7 @@
 """The pipeline: one base from a :class:`BuildPlan` to tarballs in ``dist/``.
 
 manifest -> interpreter (pbs | adopt) -> relocate -> packages -> inject -> bytecode -> checks
--> metadata -> pack. Each stage is a module of its own; this one only orders them.
+-> metadata (ACC-PY.json, the SBOM, the record) -> pack. Each stage is a module of its own; this one only orders them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from accpy_core import record
-from accpy_core.errors import SourceError
+from accpy_core.errors import MetadataError, SourceError
+from accpy_core.names import SBOM_NAME, read_json_object
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
-from . import bytecode, checks, hostpaths, inject, pack, packages, relocate, selfextract
+from . import bytecode, checks, hostpaths, inject, pack, packages, relocate, sbom, selfextract
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
 from .metadata import PackageRecord, write_metadata
@@ -159,7 +160,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, forbidden)
     with stage(7, "metadata"):
-        write_metadata(
+        meta = write_metadata(
             tree,
             plan=plan,
             python_version=python_version,
@@ -168,6 +169,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
             bundled=moved.bundled,
         )
+        sbom_text = sbom.dumps(sbom.base_bom(read_json_object(meta, MetadataError, "rebuild")))
+        (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
     with stage(8, "pack"):
         stem = f"acc-py-base-{base.version}-{report.platform}"
@@ -179,5 +182,6 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             source_date_epoch=plan.source_date_epoch,
         )
         installer = selfextract.write_installer(artifacts.tar_gz, dist_dir=plan.dist_dir, stem=stem)
+        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
     log.info("built %s, .tar.zst and %s", artifacts.tar_gz.name, installer.name)
     return BuildResult(tree, report.platform, python_version, artifacts, installer)

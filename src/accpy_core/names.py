@@ -25,6 +25,8 @@ BASE_AREA = "base"
 METADATA_NAME = "ACC-PY.json"
 #: every file of a base with its sha256 (accpy_core.record)
 RECORD_NAME = "ACC-PY.RECORD"
+#: the base's software bill of materials, CycloneDX JSON (also beside the tarball in dist/)
+SBOM_NAME = "ACC-PY.cdx.json"
 #: the install root's lock (accpy_core.lock), a directory
 LOCK_NAME = ".lock"
 TARBALL_PREFIX = "acc-py-base"

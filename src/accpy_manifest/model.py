@@ -20,6 +20,29 @@ PbsFlavor = Literal["install_only", "full"]
 
 
 @dataclass(frozen=True)
+class OsImage:
+    """An OS base image the container images are built on (``site.images.os.<name>``)."""
+
+    name: str  # "el9": the {os} of acc-py_{os}_{variant}
+    ref: str  # any reference buildah pulls: registry/name:tag, oci-archive:PATH, ...
+    family: str  # the package lists' family: "el" (dnf) or "debian" (apt)
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ImageSite:
+    """``site.images``: where images are pushed and which OS images they start from."""
+
+    registry: str  # "registry.cern.ch/acc": images are <registry>/acc-py_{os}...
+    os: tuple[OsImage, ...]  # the first is the default
+
+    def os_image(self, name: str | None) -> OsImage | None:
+        if name is None:
+            return self.os[0]
+        return next((o for o in self.os if o.name == name), None)
+
+
+@dataclass(frozen=True)
 class Site:
     """Site-wide settings, shared by every base."""
 
@@ -27,6 +50,7 @@ class Site:
     usage_collector: str  # "host:port", a literal address (no DNS at Python start-up)
     install_root: str
     pbs_mirror: str = PBS_GITHUB
+    images: ImageSite | None = None
 
 
 @dataclass(frozen=True)

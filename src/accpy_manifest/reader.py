@@ -33,19 +33,35 @@ from .model import (
     DEFAULT_PLATFORM,
     PBS_GITHUB,
     BaseSpec,
+    ImageSite,
     Manifest,
+    OsImage,
     PackagePin,
     PbsAsset,
     Site,
 )
 
-__all__ = ["REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
+__all__ = [
+    "OS_FAMILIES",
+    "REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
 
 REQUIRED_PACKAGES = ("pip", "numpy", "scipy")
 
 # key -> required?
 _TOP_KEYS = {"site": True, "defaults": False, "bases": True}
-_SITE_KEYS = {"index_url": True, "usage_collector": True, "install_root": True, "pbs_mirror": False}
+_SITE_KEYS = {
+    "index_url": True,
+    "usage_collector": True,
+    "install_root": True,
+    "pbs_mirror": False,
+    "images": False,
+}
+_IMAGES_KEYS = {"registry": True, "os": True}
+_OS_KEYS = {"from": True, "family": True}
+#: the package-list families of accpy_images/packages.yaml
+OS_FAMILIES = ("el", "debian")
+_OS_NAME = re.compile(r"[a-z][a-z0-9]*")
+_REGISTRY = re.compile(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*")
 _DEFAULTS_KEYS = {"platform": False}
 _BASE_KEYS = {
     "version": True,
@@ -224,7 +240,30 @@ class _Reader:
         mirror = PBS_GITHUB
         if "pbs_mirror" in f:
             mirror = self.url(f["pbs_mirror"], "site.pbs_mirror", schemes=("https", "file"))
-        return Site(index_url, collector, root, mirror)
+        images = self.images(f["images"]) if "images" in f else None
+        return Site(index_url, collector, root, mirror, images)
+
+    def images(self, node: yaml.Node) -> ImageSite:
+        f = self.fields(node, "site.images", _IMAGES_KEYS)
+        fix = "write host[:port][/path], e.g. registry.cern.ch/acc"
+        registry = self.matching(f["registry"], "site.images.registry", _REGISTRY, fix)
+        if not isinstance(f["os"], yaml.MappingNode) or not f["os"].value:
+            what = f"site.images.os must be a non-empty mapping, not {_kind(f['os'])}"
+            self.fail(f["os"], what, "write e.g. 'el9: {from: <image>, family: el}'")
+        systems = []
+        for name, key, value in self.pairs(f["os"], "site.images.os"):
+            fix = "use lower-case letters and digits, e.g. el9"
+            if not _OS_NAME.fullmatch(name):
+                self.fail(key, f"site.images.os name {name!r} is not valid", fix)
+            where = f"site.images.os.{name}"
+            entry = self.fields(value, where, _OS_KEYS)
+            ref = self.text(entry["from"], f"{where}.from")
+            family = self.text(entry["family"], f"{where}.family")
+            if family not in OS_FAMILIES:
+                fix = _suggest(family, OS_FAMILIES, "families")
+                self.fail(entry["family"], f"{where}.family {family!r} is not known", fix)
+            systems.append(OsImage(name, ref, family, _line(key)))
+        return ImageSite(registry, tuple(systems))
 
     def url(self, node: yaml.Node, where: str, schemes: tuple[str, ...]) -> str:
         value = self.text(node, where)

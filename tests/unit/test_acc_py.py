@@ -365,7 +365,7 @@ def test_init_ci(python: str, tmp_path: Path) -> None:
     ci_yml = yaml.safe_load((tmp_path / ".gitlab-ci.yml").read_text())
     tests = {k: v for k, v in ci_yml.items() if k.startswith("test:")}
     assert sorted(tests) == ["test:2023.06", "test:2024.12"]  # 2020.11 is deprecated
-    assert tests["test:2024.12"]["image"] == "registry.cern.ch/acc/acc-py_el9_base:2024.12"
+    assert tests["test:2024.12"]["image"] == "registry.cern.ch/acc/acc-py_el9:2024.12"
     assert tests["test:2023.06"]["variables"]["ACC_PY_BASE_VERSION"] == "2023.06"
     assert {"lint", "build", "docs", "publish"} <= set(ci_yml)
     assert ci_yml["publish"]["rules"] == [{"if": "$CI_COMMIT_TAG"}]

@@ -1,0 +1,41 @@
+"""``acc-py-images``: the Acc-Py container images (``make images``, ``make push``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, setup_logging
+
+from .commands import build, containerfile, push, run
+
+log = logging.getLogger("accpy_images")
+COMMANDS = {"build": build, "push": push, "containerfile": containerfile, "run": run}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acc-py-images",
+        description=(
+            "Build, push and run the Acc-Py container images: six layered variants per base "
+            "(base, ci, app_exec, gui, gui_ci, gui_app_exec), from the base's own tarball."
+        ),
+        epilog="Run `acc-py-images COMMAND --help` for the options of each command.\n\n"
+        + exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_verbosity(parser)
+    add_commands(parser, COMMANDS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.getLogger(), args.verbosity)
+    return dispatch(args, COMMANDS, log)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

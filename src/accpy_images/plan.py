@@ -1,0 +1,152 @@
+"""What ``make images`` builds: a frozen :class:`ImagePlan` from versions.yaml and a base's dist/."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from accpy_builder.sbom import root_properties
+from accpy_core import images
+from accpy_core.errors import SourceError, UsageError
+from accpy_core.names import TARBALL_PREFIX
+from accpy_core.versions import PRO
+from accpy_manifest import Manifest, OsImage, get_base
+
+from .oslists import Family, Java, load_families
+
+
+@dataclass(frozen=True)
+class BaseArtifacts:
+    """The files of one built base in dist/ that an image needs."""
+
+    installer: Path  # acc-py-base-<version>-<platform>-installer.sh
+    checksum: Path  # its .sha256
+    sbom: Path  # acc-py-base-<version>-<platform>.cdx.json
+    version: str
+    patch: int
+    status: str
+    python: str
+    platform: str
+    source_date_epoch: int
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    variant: str
+    parent: str | None  # the variant it is built on; None: the OS image
+    repository: str  # registry/acc-py_el9_ci
+    tags: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """``acc-py_el9_ci``: the repository without the registry."""
+        return self.repository.rsplit("/", 1)[-1]
+
+    @property
+    def ref(self) -> str:
+        """The reference of the image in local storage, by its most precise tag."""
+        return f"{self.repository}:{self.tags[1]}"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    base: BaseArtifacts
+    os: OsImage
+    family: Family
+    java: Java | None
+    from_ref: str  # the OS image: versions.yaml's, or FROM=
+    registry: str
+    variants: tuple[VariantPlan, ...]  # in build order, parents first
+    context: Path  # build context: the Containerfiles and what they copy
+    out_dir: Path  # dist/images: the OCI archives
+
+    def variant(self, name: str) -> VariantPlan:
+        return next(v for v in self.variants if v.variant == name)
+
+
+def find_base(dist_dir: Path, version: str) -> BaseArtifacts | None:
+    """The base ``version`` built into ``dist_dir``, or None when there is none."""
+    found = sorted(dist_dir.glob(f"{TARBALL_PREFIX}-{version}-*-installer.sh"))
+    if not found:
+        return None
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise UsageError(f"{dist_dir} holds several {version} bases ({names}); remove all but one")
+    installer = found[0]
+    stem = installer.name.removesuffix("-installer.sh")
+    checksum = installer.with_name(installer.name + ".sha256")
+    sbom = installer.with_name(stem + ".cdx.json")
+    for p in (checksum, sbom):
+        if not p.is_file():
+            raise SourceError(f"{p} is missing beside {installer.name}; rebuild with make base")
+    props = root_properties(sbom.read_text(encoding="utf-8"), str(sbom))
+    return BaseArtifacts(
+        installer=installer,
+        checksum=checksum,
+        sbom=sbom,
+        version=props["version"],
+        patch=int(props["patch"]),
+        status=props["status"],
+        python=props["python"],
+        platform=props["platform"],
+        source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or props["source_date_epoch"]),
+    )
+
+
+def closure(wanted: list[str]) -> list[str]:
+    """``wanted`` with every variant they are built on, in build order."""
+    need: set[str] = set()
+    for v in wanted:
+        step: str | None = images.check_variant(v)
+        while step is not None:
+            need.add(step)
+            step = images.parent(step)
+    return [v for v in images.VARIANT_NAMES if v in need]
+
+
+def make_plan(
+    manifest: Manifest,
+    base: BaseArtifacts,
+    *,
+    os_name: str | None,
+    variants: list[str],
+    java: str | None,
+    from_ref: str | None,
+    registry: str | None,
+    work_dir: Path,
+    out_dir: Path,
+) -> ImagePlan:
+    site = manifest.site.images
+    if site is None:
+        raise UsageError(f"{manifest.path} has no site.images; add registry and os (see the file)")
+    get_base(manifest, base.version)  # a version of the manifest
+    osimage = site.os_image(os_name)
+    if osimage is None:
+        known = ", ".join(o.name for o in site.os)
+        raise UsageError(f"OS={os_name} is not in {manifest.path} site.images.os; choose {known}")
+    family = load_families()[osimage.family]
+    jdk = family.java_named(java) if java else None
+    reg = (registry or site.registry).rstrip("/")
+    pro = base.status == PRO
+    plans = tuple(
+        VariantPlan(
+            variant=v,
+            parent=images.parent(v),
+            repository=images.repository(reg, osimage.name, v, java),
+            tags=images.tags(base.version, base.patch, pro),
+        )
+        for v in closure(variants)
+    )
+    suffix = f"-{java}" if java else ""
+    return ImagePlan(
+        base=base,
+        os=osimage,
+        family=family,
+        java=jdk,
+        from_ref=from_ref or osimage.ref,
+        registry=reg,
+        variants=plans,
+        context=work_dir.resolve() / "images" / f"{base.version}-{osimage.name}{suffix}",
+        out_dir=out_dir.resolve(),
+    )
