@@ -22,6 +22,11 @@ PYTEST_ARGS ?=
 TARBALL ?=
 ROOT ?=
 INSTALL_ARGS ?=
+OS ?=
+JAVA ?=
+FROM ?=
+VARIANTS ?=
+REGISTRY ?=
 
 BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
@@ -32,12 +37,19 @@ BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	--work-dir $(WORK_DIR) --dist-dir $(DIST_DIR)
 
-.PHONY: help venv base install manifest test test-deps lint bench clean
+IMAGE_ARGS = $(VERSION) --manifest $(MANIFEST) \
+	$(if $(OS),--os $(OS)) $(if $(JAVA),--java $(JAVA)) $(if $(FROM),--from '$(FROM)') \
+	$(if $(VARIANTS),--variants $(VARIANTS)) --dist-dir $(DIST_DIR) --work-dir $(WORK_DIR)
+
+.PHONY: help venv base install manifest images push test test-deps lint bench clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
 	@echo "          [INDEX_URL=URL] [USAGE_COLLECTOR=HOST:PORT] [CACHE_DIR=DIR]"
 	@echo "make install TARBALL=dist/acc-py-base-….tar.gz [ROOT=/acc/local/share/python/acc-py] [INSTALL_ARGS=--pro]"
+	@echo "make images VERSION=2023.06 [VARIANTS=base,ci,...] [JAVA=openjdk17] [OS=el9] [FROM=REF]"
+	@echo "          (builds the base first when dist/ lacks it, with make base's options)"
+	@echo "make push VERSION=2023.06 [REGISTRY=host:port/path] [VARIANTS=...] [JAVA=...] [OS=...]"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
 	@echo "make bench      time make base (warm cache) against the bare pipeline"
@@ -61,16 +73,28 @@ install: venv
 	@test -n "$(TARBALL)" || { echo "make install needs TARBALL=path/to/acc-py-base-<version>-<platform>.tar.gz"; exit 2; }
 	$(BIN)/acc-py-install install $(TARBALL) $(if $(ROOT),--root $(ROOT)) $(INSTALL_ARGS)
 
+# the images of one base: dist/images/*.oci.tar and local containers-storage
+images: venv
+	@ls $(DIST_DIR)/acc-py-base-$(VERSION)-*-installer.sh >/dev/null 2>&1 \
+		|| $(MAKE) --no-print-directory base
+	$(BIN)/acc-py-images build $(IMAGE_ARGS)
+
+push: venv
+	$(BIN)/acc-py-images push $(IMAGE_ARGS) $(if $(REGISTRY),--to $(REGISTRY))
+
 manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
 # and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
 # PostgreSQL (the usage collector's backend), a C compiler with the static C library (every
-# build compiles bin/acc-py), and for the foreign-host tests openssl (a test CA), Xvfb and
-# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts.
+# build compiles bin/acc-py), for the foreign-host tests openssl (a test CA), Xvfb and
+# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, and for the images buildah,
+# podman, skopeo, mmdebstrap (the test OS image) and docker-registry (a loopback registry).
 test-deps:
-	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	command -v fuse-overlayfs >/dev/null || missing="$$missing fuse-overlayfs uidmap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v xdpyinfo >/dev/null || missing="$$missing x11-utils"; \

@@ -97,3 +97,57 @@ def package_index(root: Path, lifetime: float = 3600) -> Iterator[Index]:
         timer.cancel()
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Registry:
+    host: str  # 127.0.0.1:PORT, as image references name it
+    root: Path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def container_registry(root: Path, lifetime: float = 1800) -> Iterator[Registry]:
+    """A real OCI registry (Debian's docker-registry, the Distribution project's) on 127.0.0.1,
+    storing under ``root``; killed when the context ends or after ``lifetime`` seconds."""
+    import subprocess
+    import time
+    import urllib.request
+
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+    )
+    log = (root / "registry.log").open("w")
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    timer = threading.Timer(lifetime, proc.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (root / "registry.log").read_text()
+                time.sleep(0.05)
+        else:
+            raise AssertionError("docker-registry did not answer on /v2/")
+        yield Registry(f"127.0.0.1:{port}", root)
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+        log.close()

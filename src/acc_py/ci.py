@@ -6,8 +6,9 @@ deprecated), docs (Sphinx, when docs/conf.py exists) and publish (twine to the s
 a git tag only).
 
 Images: ``<registry>/acc-py_<os>[_<variant>]:<base version>`` (:mod:`accpy_core.images`), the
-Acc-Py images with that base active: registry ``registry.cern.ch/acc`` (``--registry``), os ``cc7`` for a base built for glibc
-2.17, ``el9`` otherwise, variant ``base`` (``--variant gui`` for Qt/X11 test jobs).
+Acc-Py images with that base active: registry ``registry.cern.ch/acc`` (``--registry``), os
+``cc7`` for a base built for glibc 2.17, ``el9`` otherwise, variant ``base`` (``--variant
+gui_ci`` for Qt/X11 test jobs).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The pipeline: one base from a :class:`BuildPlan` to tarballs in ``dist/``.
 
 manifest -> interpreter (pbs | adopt) -> relocate -> packages -> inject -> bytecode -> checks
--> metadata (ACC-PY.json, the SBOM, the record) -> pack. Each stage is a module of its own; this one only orders them.
+-> metadata (ACC-PY.json, the SBOM, the record) -> pack. Each stage is a module of its own;
+this one only orders them.
 """
 
 from __future__ import annotations

@@ -96,11 +96,17 @@ def _add(bom: Bom, components: Iterable[Component]) -> None:
 
 
 def add_os_packages(bom: Bom, packages: list[OsPackage]) -> None:
-    purls = (
-        PackageURL(p.purl_type, p.namespace, p.name, p.version, {"arch": p.arch}) for p in packages
+    _add(
+        bom,
+        (
+            _component(
+                PackageURL(p.purl_type, p.namespace, p.name, p.version, {"arch": p.arch}),
+                ComponentType.LIBRARY,
+                sha256=p.sha256,
+            )
+            for p in packages
+        ),
     )
-    shas = (p.sha256 for p in packages)
-    _add(bom, (_component(u, ComponentType.LIBRARY, sha256=h) for u, h in zip(purls, shas)))
 
 
 def dumps(bom: Bom) -> str:
@@ -125,4 +131,6 @@ def root_properties(text: str, where: str) -> dict[str, str]:
             if p["name"].startswith(PROP_PREFIX)
         }
     except (ValueError, KeyError, TypeError) as exc:
-        raise MetadataError(f"{where} is not an Acc-Py base SBOM ({exc}); rebuild the base") from exc
+        raise MetadataError(
+            f"{where} is not an Acc-Py base SBOM ({exc}); rebuild the base"
+        ) from exc

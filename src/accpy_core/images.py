@@ -34,7 +34,9 @@ def parent(variant: str) -> str | None:
 
 def check_variant(variant: str) -> str:
     if variant not in VARIANT_NAMES:
-        raise UsageError(f"unknown image variant {variant!r}; choose from {', '.join(VARIANT_NAMES)}")
+        raise UsageError(
+            f"unknown image variant {variant!r}; choose from {', '.join(VARIANT_NAMES)}"
+        )
     return variant
 
 

@@ -22,6 +22,7 @@ from accpy_core.errors import MetadataError
 from accpy_core.fs import atomic_write
 from accpy_core.images import IMAGE_ROOT, INSTALLED
 from accpy_core.names import METADATA_NAME
+from accpy_core.proc import run
 
 from . import engine
 from .containerfile import SBOM_PATH, render
@@ -154,7 +155,7 @@ def write_archive(plan: ImagePlan, v: VariantPlan) -> Path:
 
 
 def image_size(ref: str) -> int:
-    out = engine.run([engine.tool("podman"), "image", "inspect", "--format", "{{.Size}}", ref])
+    out = run([engine.tool("podman"), "image", "inspect", "--format", "{{.Size}}", ref])
     return int(out.strip())
 
 

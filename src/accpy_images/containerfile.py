@@ -31,19 +31,17 @@ FEATURES = {
 }
 
 
-def _install(plan: ImagePlan, packages: tuple[str, ...], only_missing: bool = False) -> str:
-    """A RUN step that installs ``packages`` with the OS's package manager (``only_missing``:
-    the packages are commands, and nothing runs when the OS image has them all)."""
+def _install(plan: ImagePlan, packages: tuple[str, ...], unless: tuple[str, ...] = ()) -> str:
+    """A RUN step that installs ``packages`` with the OS's package manager; nothing runs when
+    the commands ``unless`` are there already."""
     fam = plan.family
     indent = "      "
-    rows = textwrap.wrap(
-        " ".join(sorted(packages)), 92 - len(indent), break_on_hyphens=False
-    )
+    rows = textwrap.wrap(" ".join(sorted(packages)), 92 - len(indent), break_on_hyphens=False)
     listing = " \\\n".join(indent + r for r in rows)
     body = " \\\n && ".join(fam.install.split(" && "))
     body = body.replace("{packages}", "\\\n" + listing)
-    if only_missing:
-        tests = " && ".join(f"command -v {p} >/dev/null" for p in sorted(packages))
+    if unless:
+        tests = " && ".join(f"command -v {p} >/dev/null" for p in unless)
         body = f"{tests} \\\n || {{ {body}; }}"
     mounts = "".join(f"--mount=type=cache,target={d},sharing=locked \\\n    " for d in fam.cache)
     return f"RUN {mounts}{body}"
@@ -72,7 +70,7 @@ def _base_steps(plan: ImagePlan) -> list[str]:
     lines = [
         "",
         "# what the base's installer needs, where the OS image lacks it",
-        _install(plan, plan.family.features["base"], only_missing=True),
+        _install(plan, plan.family.features["base"], unless=("gzip", "sha256sum", "tar")),
     ]
     if plan.java:
         lines += [
@@ -108,7 +106,7 @@ def _app_exec_steps(plan: ImagePlan) -> list[str]:
     return [
         "",
         f"# an unprivileged {APP_USER}, who owns /app and the venv (RUN pip install works as him)",
-        _install(plan, plan.family.features["app_exec"], only_missing=False),
+        _install(plan, plan.family.features["app_exec"], unless=("useradd",)),
         f"RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER} \\",
         f" && mkdir /app && chown -R {APP_USER}:{APP_USER} /app {IMAGE_VENV}",
         "COPY --chmod=755 entrypoint.py " + ENTRYPOINT,

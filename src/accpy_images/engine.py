@@ -42,7 +42,13 @@ def buildah(*args: str, what: str | None = None) -> str:
 
 
 def build(
-    containerfile: Path, context: Path, tag: str, *, timestamp: int, from_ref: str | None, log_to: Path
+    containerfile: Path,
+    context: Path,
+    tag: str,
+    *,
+    timestamp: int,
+    from_ref: str | None,
+    log_to: Path,
 ) -> None:
     """``buildah build`` one Containerfile into one new layer; its output goes to ``log_to``."""
     argv = [
@@ -93,7 +99,9 @@ def run_in(
     proc = subprocess.run(cmd, capture_output=capture, text=True, check=False)
     if check and proc.returncode != 0:
         out = ((proc.stdout or "") + (proc.stderr or "")).strip()
-        raise CommandError(f"{quote_command(argv)} failed in {ctr} ({proc.returncode}):\n{out[-2000:]}")
+        raise CommandError(
+            f"{quote_command(argv)} failed in {ctr} ({proc.returncode}):\n{out[-2000:]}"
+        )
     return proc
 
 

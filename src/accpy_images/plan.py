@@ -1,4 +1,4 @@
-"""What ``make images`` builds: a frozen :class:`ImagePlan` from versions.yaml and a base's dist/."""
+"""What ``make images`` builds: an :class:`ImagePlan`, from versions.yaml and a base's dist/."""
 
 from __future__ import annotations
 

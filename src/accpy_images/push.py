@@ -12,6 +12,7 @@ from .plan import ImagePlan
 
 log = logging.getLogger(__name__)
 
+
 def is_loopback(registry: str) -> bool:
     host = urlsplit("//" + registry).hostname or ""
     return host in ("localhost", "127.0.0.1", "::1")

@@ -41,9 +41,7 @@ from .model import (
     Site,
 )
 
-__all__ = [
-    "OS_FAMILIES",
-    "REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
+__all__ = ["OS_FAMILIES", "REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
 
 REQUIRED_PACKAGES = ("pip", "numpy", "scipy")
 

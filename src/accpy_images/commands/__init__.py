@@ -25,7 +25,9 @@ def add_selection(p: argparse.ArgumentParser) -> None:
         "are built on come too",
     )  # fmt: skip
     p.add_argument("--java", metavar="JDK", help="add a JDK, e.g. openjdk17 (packages.yaml)")
-    p.add_argument("--os", dest="os_name", metavar="NAME", help="site.images.os entry (default: the first)")
+    p.add_argument(
+        "--os", dest="os_name", metavar="NAME", help="site.images.os entry (default: the first)"
+    )
     p.add_argument("--from", dest="from_ref", metavar="REF",
                    help="OS image instead of versions.yaml's: any reference buildah takes, "
                    "e.g. oci-archive:PATH or localhost/debian12:latest")  # fmt: skip
@@ -39,7 +41,8 @@ def selected(args: argparse.Namespace) -> ImagePlan:
     base = find_base(args.dist_dir, args.version)
     if base is None:
         raise SourceError(
-            f"no {args.version} base in {args.dist_dir}/ (acc-py-base-{args.version}-*-installer.sh); "
+            f"no {args.version} base in {args.dist_dir}/ "
+            f"(acc-py-base-{args.version}-*-installer.sh); "
             f"build it first: make base VERSION={args.version}"
         )
     return make_plan(

@@ -13,7 +13,9 @@ HELP = "push the built images of a base to a registry (TLS verified except on lo
 def configure_parser(p: argparse.ArgumentParser) -> None:
     add_selection(p)
     p.add_argument("--to", dest="to", metavar="REGISTRY", help="push here (default: --registry)")
-    p.add_argument("--tls-verify", choices=("true", "false"), help="default: false on loopback only")
+    p.add_argument(
+        "--tls-verify", choices=("true", "false"), help="default: false on loopback only"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:

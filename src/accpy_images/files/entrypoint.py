@@ -8,6 +8,7 @@ SIGUSR1, SIGUSR2 and SIGWINCH sent to the entrypoint go to it; the entrypoint re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,14 +24,12 @@ def main(argv: list[str]) -> int:
     try:
         child = subprocess.Popen(argv)
     except OSError as exc:
-        sys.stderr.write("acc-py-entrypoint: cannot run {}: {}\n".format(argv[0], exc.strerror))
+        sys.stderr.write(f"acc-py-entrypoint: cannot run {argv[0]}: {exc.strerror}\n")
         return 127 if isinstance(exc, FileNotFoundError) else 126
 
     def forward(signum: int, frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
-        except ProcessLookupError:
-            pass
 
     for name in FORWARDED:
         signal.signal(getattr(signal, name), forward)
