@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # it type-checks what ships inside bases, in a venv of its own
 MYPY37 := $(VENV)/mypy37/bin/mypy
 SHIPPED := -p accpy_core -p acc_py_install -p acc_py
+ENTRYPOINT := src/accpy_images/files/entrypoint.py
 
 VERSION ?= 2023.06
 MANIFEST ?= versions.yaml
@@ -115,10 +116,11 @@ lint: venv
 	@# the usage hook and acc-py's entry point, as every base runs them (rendered for the pro base)
 	$(BIN)/acc-py-build render sitecustomize.py.in --version $(VERSION) -o build/lint/sitecustomize.py
 	$(BIN)/acc-py-build render acc-py.py.in --version $(VERSION) -o build/lint/acc-py.py
-	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py
-	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py
+	@# and the app_exec images' entrypoint, which runs on the image's base Python
+	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
+	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
 	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
-		build/lint/sitecustomize.py build/lint/acc-py.py
+		build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
 
 test: venv test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -153,9 +153,9 @@ def index_wheels(site_index: Index) -> Index:
     cache = build_cache() / "image-wheels"
     proc = subprocess.run(
         [
+            # the Python running the tests is the one the base adopted
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-            "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-d", str(cache),
-            *INDEX_WHEELS,
+            "-d", str(cache), *INDEX_WHEELS,
         ],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip

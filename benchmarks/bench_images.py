@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""All six image variants of one base, layered, against each variant built on its own from the
+OS image; and the size of each image and of all six on disk, against the largest.
+
+    python benchmarks/bench_images.py [--dist dist] [--from REF] [--runs 1]
+
+Warm cache: the base is built (dist/), the OS packages are in buildah's build cache (a first,
+untimed build of all six fills it), so neither side downloads anything. Layered:
+``acc-py-images build`` of the six (each variant one layer on its parent, SBOM sealed in; no OCI
+archives). Separate: for each variant, one Containerfile that does every step of its chain
+from the OS image (the generated Containerfiles, concatenated), built with ``buildah build``.
+Sizes are uncompressed, from containers-storage: an image is the sum of its layers; "all six
+on disk" counts every layer once. Without --from, a Debian 12 minbase OS image is made with
+mmdebstrap (cached in .cache/). Goals: layered <= 0.5x separate; six on disk <= 1.5x the largest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "installer")]
+
+from accpy_core.images import VARIANT_NAMES  # noqa: E402
+from accpy_images.build import prepare  # noqa: E402
+from accpy_images.containerfile import render  # noqa: E402
+from accpy_images.plan import ImagePlan, find_base, make_plan  # noqa: E402
+from accpy_manifest import load_manifest  # noqa: E402
+
+VERSION = "2023.06"
+OS = "debian12"
+
+
+def sh(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def os_image() -> str:
+    tar = PROJECT / ".cache" / "test-wheels" / "images" / "debian12-minbase.tar"
+    if not tar.exists():
+        tar.parent.mkdir(parents=True, exist_ok=True)
+        sh("mmdebstrap", "--variant=minbase", "--format=tar", "--include=ca-certificates",
+           "bookworm", str(tar))  # fmt: skip
+    ref = "localhost/acc-py-bench/debian12:minbase"
+    sh("podman", "import", str(tar), ref)
+    return ref
+
+
+def layered(args: argparse.Namespace, from_ref: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable, "-m", "accpy_images.cli", "-q", "build", VERSION, "--os", OS,
+            "--from", from_ref, "--dist-dir", str(args.dist), "--work-dir", str(args.work),
+            "--no-archive",
+        ],
+        check=True, cwd=PROJECT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def flattened(plan: ImagePlan, variant: str) -> str:
+    """The chain of ``variant`` from the OS image as one Containerfile (one FROM)."""
+    chain = []
+    v: str | None = variant
+    while v is not None:
+        chain.insert(0, plan.variant(v))
+        v = plan.variant(v).parent
+    parts = []
+    for i, step in enumerate(chain):
+        lines = render(plan, step).splitlines()
+        parts += [line for line in lines if i == 0 or not line.startswith("FROM ")]
+    return "\n".join(parts) + "\n"
+
+
+def separate(plan: ImagePlan, from_ref: str) -> float:
+    total = 0.0
+    for variant in VARIANT_NAMES:
+        cf = plan.context / f"Containerfile.alone.{variant}"
+        cf.write_text(flattened(plan, variant))
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                "buildah", "build", "--isolation", "chroot", "--network", "host", "--pull=false",
+                "--layers=false", "--from", from_ref, "-f", str(cf),
+                "-t", f"localhost/acc-py-bench/alone-{variant}:1", str(plan.context),
+            ],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        total += time.perf_counter() - start
+    return total
+
+
+def layer_sizes() -> dict[str, int]:
+    info = json.loads(sh("podman", "info", "--format", "json"))
+    store = info["store"]
+    path = Path(store["graphRoot"]) / f"{store['graphDriverName']}-layers" / "layers.json"
+    return {
+        layer["diff-digest"]: int(layer.get("diff-size", 0))
+        for layer in json.loads(path.read_text())
+        if "diff-digest" in layer
+    }
+
+
+def sizes(plan: ImagePlan) -> tuple[dict[str, int], int]:
+    known = layer_sizes()
+    per: dict[str, int] = {}
+    every: set[str] = set()
+    for v in plan.variants:
+        data = json.loads(sh("buildah", "inspect", "--type", "image", v.ref))
+        diff_ids = data["OCIv1"]["rootfs"]["diff_ids"]
+        per[v.variant] = sum(known[d] for d in diff_ids)
+        every.update(diff_ids)
+    return per, sum(known[d] for d in every)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dist", type=Path, default=PROJECT / "dist")
+    parser.add_argument("--work", type=Path, default=PROJECT / "build")
+    parser.add_argument("--from", dest="from_ref")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    args.dist = args.dist.resolve()
+    base = find_base(args.dist, VERSION)
+    if base is None:
+        subprocess.run(
+            ["make", "-C", str(PROJECT), "base", f"VERSION={VERSION}", "INTERPRETER=auto",
+             "PLATFORM=auto", f"DIST_DIR={args.dist}"],
+            check=True,
+        )  # fmt: skip
+        base = find_base(args.dist, VERSION)
+        assert base is not None
+    from_ref = args.from_ref or os_image()
+    plan = make_plan(
+        load_manifest(PROJECT / "versions.yaml"), base, os_name=OS, variants=list(VARIANT_NAMES),
+        java=None, from_ref=from_ref, registry=None, work_dir=args.work,
+        out_dir=args.dist / "images",
+    )  # fmt: skip
+    print("warming the build cache (untimed): all six once", flush=True)
+    layered(args, from_ref)
+    ours: list[float] = []
+    alone: list[float] = []
+    for i in range(args.runs):
+        ours.append(layered(args, from_ref))
+        prepare(plan)
+        alone.append(separate(plan, from_ref))
+        print(f"run {i + 1}: layered {ours[-1]:.1f} s, separate {alone[-1]:.1f} s", flush=True)
+    per, total = sizes(plan)
+    largest = max(per.values())
+    a, b = statistics.median(ours), statistics.median(alone)
+    print(f"\nall six variants of {VERSION} on {OS}, warm cache, median of {args.runs}:")
+    print(f"  layered (acc-py-images build)   {a:8.1f} s")
+    print(f"  each on its own from the OS     {b:8.1f} s")
+    print(f"  ratio                           {a / b:8.2f}x   (goal <= 0.5x)")
+    print("\nimage sizes (uncompressed, containers-storage):")
+    for variant, size in per.items():
+        print(f"  {variant:14} {size / 2**20:8.0f} MB")
+    copies = sum(per.values()) / largest
+    print(f"  all six on disk {total / 2**20:7.0f} MB = {total / largest:.2f}x the largest")
+    print(f"  (goal <= 1.5x; six separate copies would be {copies:.2f}x)")
+    for variant in VARIANT_NAMES:
+        subprocess.run(["buildah", "rmi", f"localhost/acc-py-bench/alone-{variant}:1"],
+                       capture_output=True, check=False)  # fmt: skip
+    return 0 if a / b <= 0.5 and total / largest <= 1.5 else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
+    sys.exit(main())
