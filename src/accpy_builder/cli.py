@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, setup_logging
+from accpy_core.cli import command_parser, dispatch, setup_logging
 
 from . import __version__
 from .commands import base as cmd_base
@@ -20,19 +20,12 @@ COMMANDS = {"base": cmd_base, "manifest": cmd_manifest, "render": cmd_render}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="acc-py-build",
-        description=(
-            "Build the Acc-Py base distribution: a relocatable CPython with the pinned numpy, "
-            "scipy and the site's configuration, packed as reproducible tarballs."
-        ),
-        epilog="Run `acc-py-build COMMAND --help` for the options of each command.\n\n"
-        + exit_codes(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    description = (
+        "Build the Acc-Py base distribution: a relocatable CPython with the pinned numpy, "
+        "scipy and the site's configuration, packed as reproducible tarballs."
     )
+    parser = command_parser("acc-py-build", description, COMMANDS)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    add_verbosity(parser)
-    add_commands(parser, COMMANDS)
     return parser
 
 

@@ -63,6 +63,22 @@ def add_commands(parser: argparse.ArgumentParser, commands: Mapping[str, ModuleT
         module.configure_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
 
 
+def command_parser(
+    prog: str, description: str, commands: Mapping[str, ModuleType]
+) -> argparse.ArgumentParser:
+    """A parser with ``-v``/``-q``, one subcommand per module of ``commands`` and the exit-code
+    table in its epilog."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=f"Run `{prog} COMMAND --help` for the options of each command.\n\n" + exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_verbosity(parser)
+    add_commands(parser, commands)
+    return parser
+
+
 def exit_codes(kinds: Sequence[type[AccPyError]] = KINDS) -> str:
     """The exit-code table of ``kinds``, for an ``--help`` epilog."""
     rows = [f"  {k.exit_code:>3}  {k.__name__}: {(k.__doc__ or '').strip()}" for k in kinds]

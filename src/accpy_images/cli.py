@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from accpy_core.cli import add_commands, add_verbosity, dispatch, exit_codes, setup_logging
+from accpy_core.cli import command_parser, dispatch, setup_logging
 
 from .commands import build, containerfile, push, run
 
@@ -16,19 +16,11 @@ COMMANDS = {"build": build, "push": push, "containerfile": containerfile, "run":
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="acc-py-images",
-        description=(
-            "Build, push and run the Acc-Py container images: six layered variants per base "
-            "(base, ci, app_exec, gui, gui_ci, gui_app_exec), from the base's own tarball."
-        ),
-        epilog="Run `acc-py-images COMMAND --help` for the options of each command.\n\n"
-        + exit_codes(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    description = (
+        "Build, push and run the Acc-Py container images: six layered variants per base "
+        "(base, ci, app_exec, gui, gui_ci, gui_app_exec), from the base's own tarball."
     )
-    add_verbosity(parser)
-    add_commands(parser, COMMANDS)
-    return parser
+    return command_parser("acc-py-images", description, COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,7 @@ def _install(plan: ImagePlan, packages: tuple[str, ...], unless: tuple[str, ...]
     if unless:
         tests = " && ".join(f"command -v {p} >/dev/null" for p in unless)
         body = f"{tests} \\\n || {{ {body}; }}"
-    mounts = "".join(f"--mount=type=cache,target={d},sharing=locked \\\n    " for d in fam.cache)
+    mounts = "".join(f"--mount=type=cache,target={d} \\\n    " for d in fam.cache)
     return f"RUN {mounts}{body}"
 
 

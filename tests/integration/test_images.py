@@ -460,3 +460,25 @@ def test_errors_are_one_line(images: Images) -> None:
     assert none.returncode == 10 and "make base VERSION=2024.12" in none.stderr
     bad = images_cli("build", BASE_VERSION, "--variants", "gui,cli", "--dist-dir", str(images.dist))
     assert bad.returncode == 2 and "unknown image variant 'cli'" in bad.stderr
+
+
+def test_from_an_oci_archive(images: Images, tmp_path: Path) -> None:
+    """FROM= takes any reference buildah understands: here the OS image as an OCI archive."""
+    archive = tmp_path / "os.oci.tar"
+    copied = subprocess.run(
+        ["skopeo", "copy", "--quiet", f"containers-storage:{images.os_image}",
+         f"oci-archive:{archive}:os"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    proc = images_cli(
+        "build", BASE_VERSION, "--variants", "base", "--os", OS, "--from", f"oci-archive:{archive}",
+        "--registry", "localhost/from-archive", "--dist-dir", str(images.dist),
+        "--work-dir", str(tmp_path / "build"), "--no-archive",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    image = f"localhost/from-archive/acc-py_{OS}:{BASE_VERSION}"
+    data = json.loads(buildah("inspect", "--type", "image", image).stdout)
+    labels = data["OCIv1"]["config"]["Labels"]
+    assert labels["org.opencontainers.image.base.name"] == f"oci-archive:{archive}"
+    assert run_in(image, "python -c 'import scipy'").returncode == 0
