@@ -85,6 +85,7 @@ def run_in(
     *,
     user: str | None = None,
     volumes: Sequence[str] = (),
+    env: Sequence[str] = (),
     check: bool = True,
     capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
@@ -94,6 +95,8 @@ def run_in(
         cmd += ["--user", user]
     for v in volumes:
         cmd += ["--volume", v]
+    for e in env:
+        cmd += ["--env", e]
     cmd += [ctr, "--", *argv]
     log.debug("+ %s", quote_command(cmd))
     proc = subprocess.run(cmd, capture_output=capture, text=True, check=False)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -235,6 +236,20 @@ def test_variant_has_the_base_and_the_venv_active(images: Images, variant: str) 
     config = labels["OCIv1"]["config"]
     assert config["Labels"]["acc-py.sbom"] == "/opt/acc-py/sbom.cdx.json"
     assert config["Labels"]["acc-py.variant"] == variant
+
+
+def test_usage_hook_reports_to_the_collector_set_at_run_time(images: Images) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(60)
+        port = sock.getsockname()[1]
+        env = f"ACC_PY_USAGE_COLLECTOR=127.0.0.1:{port}"
+        proc = run_in(ref("app_exec"), "python -c pass", "-e", env)
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads(sock.recv(65536))
+    assert record["base"] == BASE_VERSION and record["user"] in ("appuser", None)
+    assert record["venv"] == "/opt/acc-py/venvs/acc-py-venv"
+    assert record["exe"] == "/opt/acc-py/venvs/acc-py-venv/bin/python"
 
 
 def test_variants_share_their_layers(images: Images) -> None:

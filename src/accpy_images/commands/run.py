@@ -16,6 +16,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="default: CMD")
     p.add_argument("--user", help="run as this user (default: the image's)")
+    p.add_argument("-e", "--env", dest="env", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a variable for the command")  # fmt: skip
     p.add_argument("-v", "--volume", dest="volumes", action="append", default=[],
                    metavar="HOST:CTR", help="bind-mount a host directory")  # fmt: skip
 
@@ -25,6 +27,12 @@ def execute(args: argparse.Namespace) -> int:
     argv = list(config.get("Entrypoint") or []) + list(args.argv or config.get("Cmd") or [])
     with engine.container(args.image) as ctr:
         proc = engine.run_in(
-            ctr, argv, user=args.user, volumes=args.volumes, check=False, capture=False
+            ctr,
+            argv,
+            user=args.user,
+            volumes=args.volumes,
+            env=args.env,
+            check=False,
+            capture=False,
         )
     return proc.returncode
