@@ -131,6 +131,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_venv.py
 	$(BIN)/python benchmarks/bench_usage.py
 	$(BIN)/python benchmarks/bench_failures.py
+	$(BIN)/python benchmarks/bench_images.py
 
 clean:
 	rm -rf build dist

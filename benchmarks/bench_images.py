@@ -7,8 +7,8 @@ OS image; and the size of each image and of all six on disk, against the largest
 Warm cache: the base is built (dist/), the OS packages are in buildah's build cache (a first,
 untimed build of all six fills it), so neither side downloads anything. Layered:
 ``acc-py-images build`` of the six (each variant one layer on its parent, SBOM sealed in; no OCI
-archives). Separate: for each variant, one Containerfile that does every step of its chain
-from the OS image (the generated Containerfiles, concatenated), built with ``buildah build``.
+archives). Separate: the same tool and steps for each variant (build, SBOM, tags), from the OS
+image, with one Containerfile doing every step of its chain (the generated ones, concatenated).
 Sizes are uncompressed, from containers-storage: an image is the sum of its layers; "all six
 on disk" counts every layer once. Without --from, a Debian 12 minbase OS image is made with
 mmdebstrap (cached in .cache/). Goals: layered <= 0.5x separate; six on disk <= 1.5x the largest.
@@ -23,13 +23,14 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "installer")]
 
 from accpy_core.images import VARIANT_NAMES  # noqa: E402
-from accpy_images.build import prepare  # noqa: E402
+from accpy_images.build import build_variant, prepare  # noqa: E402
 from accpy_images.containerfile import render  # noqa: E402
 from accpy_images.plan import ImagePlan, find_base, make_plan  # noqa: E402
 from accpy_manifest import load_manifest  # noqa: E402
@@ -80,22 +81,24 @@ def flattened(plan: ImagePlan, variant: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def separate(plan: ImagePlan, from_ref: str) -> float:
-    total = 0.0
-    for variant in VARIANT_NAMES:
-        cf = plan.context / f"Containerfile.alone.{variant}"
-        cf.write_text(flattened(plan, variant))
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                "buildah", "build", "--isolation", "chroot", "--network", "host", "--pull=false",
-                "--layers=false", "--from", from_ref, "-f", str(cf),
-                "-t", f"localhost/acc-py-bench/alone-{variant}:1", str(plan.context),
-            ],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        total += time.perf_counter() - start
-    return total
+def separate(plan: ImagePlan) -> float:
+    """Each variant by the same tool and steps (build, SBOM seal, tags), but from the OS image
+    in one Containerfile of its whole chain: what six unlayered images cost."""
+    alone = replace(
+        plan,
+        context=plan.context.with_name(plan.context.name + "-alone"),
+        variants=tuple(
+            replace(v, parent=None, repository=f"localhost/acc-py-bench/alone-{v.variant}")
+            for v in plan.variants
+        ),
+    )
+    prepare(alone)
+    for v in plan.variants:
+        (alone.context / f"Containerfile.{v.variant}").write_text(flattened(plan, v.variant))
+    start = time.perf_counter()
+    for v in alone.variants:
+        build_variant(alone, v, archive=False)
+    return time.perf_counter() - start
 
 
 def layer_sizes() -> dict[str, int]:
@@ -150,8 +153,7 @@ def main() -> int:
     alone: list[float] = []
     for i in range(args.runs):
         ours.append(layered(args, from_ref))
-        prepare(plan)
-        alone.append(separate(plan, from_ref))
+        alone.append(separate(plan))
         print(f"run {i + 1}: layered {ours[-1]:.1f} s, separate {alone[-1]:.1f} s", flush=True)
     per, total = sizes(plan)
     largest = max(per.values())
@@ -167,8 +169,9 @@ def main() -> int:
     print(f"  all six on disk {total / 2**20:7.0f} MB = {total / largest:.2f}x the largest")
     print(f"  (goal <= 1.5x; six separate copies would be {copies:.2f}x)")
     for variant in VARIANT_NAMES:
-        subprocess.run(["buildah", "rmi", f"localhost/acc-py-bench/alone-{variant}:1"],
-                       capture_output=True, check=False)  # fmt: skip
+        for tag in plan.variant(variant).tags:
+            subprocess.run(["buildah", "rmi", f"localhost/acc-py-bench/alone-{variant}:{tag}"],
+                           capture_output=True, check=False)  # fmt: skip
     return 0 if a / b <= 0.5 and total / largest <= 1.5 else 1
 
 
