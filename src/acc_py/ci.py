@@ -87,7 +87,8 @@ def pipeline(base: Base, registry: str = REGISTRY, variant: str = "base") -> Map
     index = base.index_url()
     publish_url = index[: -len("simple/")] if index.endswith("/simple/") else index
     setup: list[Node] = [
-        f'source "{root}/base/${{ACC_PY_BASE_VERSION}}/setup.sh"',
+        # the images set ACC_PY_ROOT (/opt/acc-py); a runner with the shared area mounted uses it
+        f'source "${{ACC_PY_ROOT:-{root}}}/base/${{ACC_PY_BASE_VERSION}}/setup.sh"',
         'acc-py venv "${CI_PROJECT_DIR}/venv"',
         'source "${CI_PROJECT_DIR}/venv/bin/activate"',
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -314,6 +315,30 @@ def test_pip_install_in_a_run_step_from_ci(
     )
     assert proc.stdout.strip() == "42", proc.stderr
     assert any("accpy-imagedep" in r or "accpy_imagedep" in r for r in site_index.requests)
+
+
+def test_init_ci_jobs_run_in_the_ci_image(images: Images, tmp_path: Path) -> None:
+    """acc-py init-ci, run in the image, writes jobs whose before_script works there."""
+    import yaml
+
+    project = tmp_path / "project"
+    project.mkdir()
+    made = run_in(ref("ci"), "cd /project && acc-py init-ci", "-v", f"{project}:/project")
+    assert made.returncode == 0, made.stdout + made.stderr
+    jobs = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    job = jobs[f"test:{BASE_VERSION}"]
+    assert job["image"].endswith(f"/acc-py_el9:{BASE_VERSION}")  # the site's name for it
+    script = "\n".join(
+        [
+            "set -e",
+            f"export CI_PROJECT_DIR=/project ACC_PY_BASE_VERSION={BASE_VERSION}",
+            *job["before_script"],
+            "python -c 'import sys, numpy; print(sys.prefix)'",
+        ]
+    )
+    proc = run_in(ref("ci"), f"bash -c {shlex.quote(script)}", "-v", f"{project}:/project")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("/project/venv")
 
 
 def test_app_exec_runs_an_app_as_appuser(images: Images, site_index: Index, tmp_path: Path) -> None:
