@@ -398,7 +398,7 @@ def shoot():
                    check=True)
     app.quit()
 
-QTimer.singleShot(1500, shoot)
+QTimer.singleShot(3000, shoot)  # mapped and painted by then, even on a busy machine
 sys.exit(app.exec())
 """
 
