@@ -270,7 +270,7 @@ def test_init_ci_matches_manifest(root: Path, cwd: Path) -> None:
     jobs = sorted(k for k in ci if k.startswith("test:"))
     assert jobs == [f"test:{v}" for v in supported]
     for v in supported:
-        assert ci[f"test:{v}"]["image"].endswith(f"_base:{v}")
+        assert ci[f"test:{v}"]["image"].endswith(f"/acc-py_el9:{v}")  # base: no suffix
         assert ci[f"test:{v}"]["stage"] == "test"
     assert {"lint", "build", "docs", "publish"} <= set(ci)
     one_line_error(acc(root, cwd, "init-ci"), RefusedError, "--force")
