@@ -110,10 +110,34 @@ class BaseSpec:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """A package of an interactive release: a name, and a constraint the lock must meet."""
+
+    name: str  # canonical
+    specifier: str  # PEP 440 specifier set, "" for any version
+
+    def requirement(self) -> str:
+        return f"{self.name}{self.specifier}"
+
+
+@dataclass(frozen=True)
+class InteractiveSpec:
+    """One release of the interactive environment (``interactive:`` in versions.yaml)."""
+
+    release: str  # "2025.03", named like the bases
+    base: str  # the base version it sits on
+    status: str  # one of accpy_core.versions.STATUSES
+    packages: tuple[Wanted, ...]
+    end_of_life: dt.date | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     site: Site
     bases: tuple[BaseSpec, ...]
+    interactive: tuple[InteractiveSpec, ...] = ()
 
     def versions(self) -> list[str]:
         return [b.version for b in self.bases]

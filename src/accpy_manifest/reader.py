@@ -22,6 +22,7 @@ from typing import NoReturn, cast
 from urllib.parse import urlsplit
 
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -34,19 +35,28 @@ from .model import (
     PBS_GITHUB,
     BaseSpec,
     ImageSite,
+    InteractiveSpec,
     Manifest,
     OsImage,
     PackagePin,
     PbsAsset,
     Site,
+    Wanted,
 )
 
-__all__ = ["OS_FAMILIES", "REQUIRED_PACKAGES", "get_base", "load_manifest", "python_from_asset"]
+__all__ = [
+    "FROM_THE_BASE",
+    "OS_FAMILIES",
+    "REQUIRED_PACKAGES",
+    "get_base",
+    "load_manifest",
+    "python_from_asset",
+]
 
 REQUIRED_PACKAGES = ("pip", "numpy", "scipy")
 
 # key -> required?
-_TOP_KEYS = {"site": True, "defaults": False, "bases": True}
+_TOP_KEYS = {"site": True, "defaults": False, "bases": True, "interactive": False}
 _SITE_KEYS = {
     "index_url": True,
     "usage_collector": True,
@@ -72,6 +82,15 @@ _BASE_KEYS = {
     "packages": True,
 }
 _INTERPRETER_KEYS = {"tag": True, "asset": True, "sha256": True}
+_RELEASE_KEYS = {
+    "release": True,
+    "base": True,
+    "status": True,
+    "end_of_life": False,
+    "packages": True,
+}
+#: what the base brings: an interactive release never installs these a second time
+FROM_THE_BASE = ("numpy", "scipy", "pip")
 _PIN_KEYS = {"version": True, "hashes": True}
 
 _BASE_VERSION = re.compile(VERSION_PATTERN)
@@ -224,7 +243,83 @@ class _Reader:
             self.fail(bases_node, what, "write one '- version: ...' entry per base")
         bases = tuple(self.base(node, platform) for node in bases_node.value)
         self.check_together(bases)
-        return Manifest(path=self.path, site=site, bases=bases)
+        releases: tuple[InteractiveSpec, ...] = ()
+        if "interactive" in top:
+            releases = self.interactive(top["interactive"], bases)
+        return Manifest(path=self.path, site=site, bases=bases, interactive=releases)
+
+    # -- the interactive environment -------------------------------------------------------
+
+    def interactive(
+        self, node: yaml.Node, bases: tuple[BaseSpec, ...]
+    ) -> tuple[InteractiveSpec, ...]:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            what = f"interactive must be a non-empty list, not {_kind(node)}"
+            self.fail(node, what, "write one '- release: ...' entry per release")
+        releases = tuple(self.release(n, bases) for n in node.value)
+        first: dict[str, int] = {}
+        for r in releases:
+            if r.release in first:
+                what = f"interactive release {r.release!r} is declared twice"
+                fix = f"lines {first[r.release]} and {r.line}: remove one"
+                self.fail(r.line, what, fix)
+            first[r.release] = r.line
+        pro = [r for r in releases if r.status == "pro"]
+        if len(pro) > 1:
+            which = ", ".join(f"{r.release} at line {r.line}" for r in pro)
+            what = f"more than one interactive release has status 'pro' ({which})"
+            self.fail(pro[1].line, what, "keep exactly one 'pro'")
+        return releases
+
+    def release(self, node: yaml.Node, bases: tuple[BaseSpec, ...]) -> InteractiveSpec:
+        f = self.fields(node, f"the interactive entry at line {_line(node)}", _RELEASE_KEYS)
+        fix = 'write YYYY.MM in quotes, e.g. release: "2025.03"'
+        release = self.matching(f["release"], "interactive release", _BASE_VERSION, fix)
+        where = f"interactive {release}"
+        base = self.text(f["base"], f"{where}: base")
+        known = [b.version for b in bases]
+        if base not in known:
+            fix = _suggest(base, known, "declared bases")
+            self.fail(f["base"], f"{where}: base {base!r} is not declared under bases", fix)
+        status = self.text(f["status"], f"{where}: status")
+        if status not in STATUSES:
+            fix = _suggest(status, STATUSES, "use one of")
+            self.fail(f["status"], f"{where}: unknown status {status!r}", fix)
+        eol = self.end_of_life(f["end_of_life"], where) if "end_of_life" in f else None
+        if status == DEPRECATED and eol is None:
+            self.fail(node, f"{where} is deprecated but has no end_of_life", "add end_of_life")
+        return InteractiveSpec(
+            release=release,
+            base=base,
+            status=status,
+            packages=self.wanted(f["packages"], where),
+            end_of_life=eol,
+            line=_line(node),
+        )
+
+    def wanted(self, node: yaml.Node, where: str) -> tuple[Wanted, ...]:
+        found: dict[str, Wanted] = {}
+        fix = "write 'name: \"\"' or 'name: \">=1.2\"' lines"
+        for key, key_node, value_node in self.pairs(node, f"{where}: packages", fix):
+            if not _PKG_NAME.fullmatch(key):
+                what = f"{where}: {key!r} is not a valid package name"
+                self.fail(key_node, what, "use the project name as on the index")
+            name = canonicalize_name(key)
+            if name in FROM_THE_BASE:
+                what = f"{where}: {key} comes from the base, which pins it"
+                self.fail(key_node, what, f"remove {key}: it is never installed twice")
+            if name in found:
+                self.fail(key_node, f"{where}: {key!r} is listed twice", "keep one entry")
+            spec = "" if value_node.tag == _NULL else self.text(value_node, f"{where}: {key}")
+            try:
+                SpecifierSet(spec)
+            except InvalidSpecifier:
+                what = f"{where}: {key} constraint {spec!r} is not a PEP 440 specifier"
+                self.fail(value_node, what, 'write e.g. ">=2.0,<3" or "" for any version')
+            found[name] = Wanted(name, spec.replace(" ", ""))
+        if not found:
+            self.fail(node, f"{where}: packages is empty", "list the packages users expect")
+        return tuple(found.values())
 
     def site(self, node: yaml.Node) -> Site:
         f = self.fields(node, "site", _SITE_KEYS)

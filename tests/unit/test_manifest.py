@@ -477,3 +477,59 @@ def test_pbs_mirror_default_and_file_url(tmp_path: Path) -> None:
     assert "site.pbs_mirror 'ftp://mirror/pbs' must be a https:// or file:// URL" in error(
         tmp_path, bad, line_of(bad, "  pbs_mirror:")
     )
+
+
+# -- the interactive environment ----------------------------------------------------------------
+
+INTERACTIVE = """interactive:
+  - release: "2025.03"
+    base: "2023.06"
+    status: pro
+    packages:
+      ipython: ""
+      Matplotlib: ">= 3.8, <4"
+      accpy-control: ""
+"""
+
+
+def test_interactive_releases_are_read() -> None:
+    (release,) = load_manifest(PROJECT / "versions.yaml").interactive
+    assert release.base in [b.version for b in load_manifest(PROJECT / "versions.yaml").bases]
+    names = {w.name for w in release.packages}
+    assert {"ipython", "jupyterlab", "matplotlib", "pandas", "pyqt6", "h5py"} <= names
+    assert not names & {"numpy", "scipy", "pip"}
+
+
+def test_interactive_entry_normalises_names_and_constraints(tmp_path: Path) -> None:
+    (release,) = load(tmp_path, MINIMAL + INTERACTIVE).interactive
+    assert (release.release, release.base, release.status) == ("2025.03", "2023.06", "pro")
+    assert [w.requirement() for w in release.packages] == [
+        "ipython", "matplotlib>=3.8,<4", "accpy-control",
+    ]  # fmt: skip
+    assert load(tmp_path, MINIMAL).interactive == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "expected"),
+    [
+        ('base: "2023.06"', 'base: "2024.12"', "base:", "base '2024.12' is not declared under bases"),
+        ('      ipython: ""', '      numpy: ""', "numpy", "numpy comes from the base"),
+        ('">= 3.8, <4"', '"3.8+"', "Matplotlib", "constraint '3.8+' is not a PEP 440 specifier"),
+        ("status: pro\n    packages", "status: beta\n    packages", "beta", "unknown status 'beta'"),
+        ('release: "2025.03"', 'release: "2025.3"', "release:", "interactive release '2025.3'"),
+        ("    packages:\n      ipython", "    packagez:\n      ipython", "packagez", "unknown key"),
+    ],
+)
+def test_interactive_mistakes_name_the_line(
+    tmp_path: Path, old: str, new: str, needle: str, expected: str
+) -> None:
+    text = MINIMAL + INTERACTIVE.replace(old, new)
+    message = error(tmp_path, text, line_of(text, needle, text.count(needle)))  # the last one
+    assert expected in message, message
+
+
+def test_two_pro_interactive_releases(tmp_path: Path) -> None:
+    second = INTERACTIVE.split("\n", 1)[1].replace('"2025.03"', '"2025.09"')
+    text = MINIMAL + INTERACTIVE + second
+    message = error(tmp_path, text, line_of(text, "- release:", 2))
+    assert "more than one interactive release has status 'pro'" in message
