@@ -512,10 +512,20 @@ def test_interactive_entry_normalises_names_and_constraints(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("old", "new", "needle", "expected"),
     [
-        ('base: "2023.06"', 'base: "2024.12"', "base:", "base '2024.12' is not declared under bases"),
+        (
+            'base: "2023.06"',
+            'base: "2024.12"',
+            "base:",
+            "base '2024.12' is not declared under bases",
+        ),
         ('      ipython: ""', '      numpy: ""', "numpy", "numpy comes from the base"),
         ('">= 3.8, <4"', '"3.8+"', "Matplotlib", "constraint '3.8+' is not a PEP 440 specifier"),
-        ("status: pro\n    packages", "status: beta\n    packages", "beta", "unknown status 'beta'"),
+        (
+            "status: pro\n    packages",
+            "status: beta\n    packages",
+            "beta",
+            "unknown status 'beta'",
+        ),
         ('release: "2025.03"', 'release: "2025.3"', "release:", "interactive release '2025.3'"),
         ("    packages:\n      ipython", "    packagez:\n      ipython", "packagez", "unknown key"),
     ],
