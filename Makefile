@@ -28,6 +28,7 @@ JAVA ?=
 FROM ?=
 VARIANTS ?=
 REGISTRY ?=
+RELEASE ?=
 
 BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
@@ -42,7 +43,7 @@ IMAGE_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(OS),--os $(OS)) $(if $(JAVA),--java $(JAVA)) $(if $(FROM),--from '$(FROM)') \
 	$(if $(VARIANTS),--variants $(VARIANTS)) --dist-dir $(DIST_DIR) --work-dir $(WORK_DIR)
 
-.PHONY: help venv base install manifest images push test test-deps lint bench clean
+.PHONY: help venv base install manifest images push interactive-lock test test-deps lint bench clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
@@ -51,6 +52,7 @@ help:
 	@echo "make images VERSION=2023.06 [VARIANTS=base,ci,...] [JAVA=openjdk17] [OS=el9] [FROM=REF]"
 	@echo "          (builds the base first when dist/ lacks it, with make base's options)"
 	@echo "make push VERSION=2023.06 [REGISTRY=host:port/path] [VARIANTS=...] [JAVA=...] [OS=...]"
+	@echo "make interactive-lock RELEASE=2025.03 [INDEX_URL=URL]   lock an interactive release"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
 	@echo "make bench      time make base (warm cache) against the bare pipeline"
@@ -82,6 +84,12 @@ images: venv
 
 push: venv
 	$(BIN)/acc-py-images push $(IMAGE_ARGS) $(if $(REGISTRY),--to $(REGISTRY))
+
+# an interactive release's lock, interactive/$(RELEASE).lock: commit it to make the release
+interactive-lock: venv
+	@test -n "$(RELEASE)" || { echo "make interactive-lock needs RELEASE=YYYY.MM (versions.yaml, interactive:)"; exit 2; }
+	$(BIN)/acc-py-build interactive-lock $(RELEASE) --manifest $(MANIFEST) \
+		$(if $(INDEX_URL),--index-url '$(INDEX_URL)') $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR))
 
 manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)

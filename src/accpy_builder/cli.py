@@ -11,12 +11,18 @@ from accpy_core.cli import command_parser, dispatch, setup_logging
 
 from . import __version__
 from .commands import base as cmd_base
+from .commands import interactive_lock as cmd_interactive_lock
 from .commands import manifest as cmd_manifest
 from .commands import render as cmd_render
 
 log = logging.getLogger("accpy_builder")
 
-COMMANDS = {"base": cmd_base, "manifest": cmd_manifest, "render": cmd_render}
+COMMANDS = {
+    "base": cmd_base,
+    "interactive-lock": cmd_interactive_lock,
+    "manifest": cmd_manifest,
+    "render": cmd_render,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

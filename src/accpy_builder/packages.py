@@ -304,6 +304,15 @@ def _pip_version(wheel: Path) -> tuple[int, ...]:
     return version.release
 
 
+def find_uv() -> str | None:
+    """The uv of the builder's environment (the uv wheel's), else one on PATH."""
+    with contextlib.suppress(ImportError):
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    return shutil.which("uv")
+
+
 def _install_command(
     installer: Installer,
     *,
@@ -313,11 +322,7 @@ def _install_command(
     reqs: Path,
     wheels: dict[str, Path],
 ) -> list[str]:
-    uv = shutil.which("uv")
-    with contextlib.suppress(ImportError):
-        from uv import find_uv_bin
-
-        uv = find_uv_bin()
+    uv = find_uv()
     if installer == "auto":
         # uv supports CPython >= 3.6 (3.6-3.9 as "tier 2"); tested here on 3.7 to 3.13.
         installer = "uv" if uv and target.version >= (3, 6) else "pip"

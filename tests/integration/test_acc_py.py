@@ -36,11 +36,14 @@ VERSION = "2023.06"
 PYPI_WHEELS = ["setuptools", "wheel", "pytest"]
 
 
-def make_wheel(out: Path, name: str, version: str, files: dict[str, str]) -> Path:
+def make_wheel(
+    out: Path, name: str, version: str, files: dict[str, str], requires: tuple[str, ...] = ()
+) -> Path:
     """A pure-Python wheel written by hand (no build backend needed)."""
     dist = f"{name}-{version}.dist-info"
     entries = dict(files)
-    entries[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    deps = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    entries[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{deps}"
     entries[f"{dist}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )

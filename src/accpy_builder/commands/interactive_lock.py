@@ -1,0 +1,40 @@
+"""``acc-py-build interactive-lock RELEASE``: resolve an interactive release into its lock."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from accpy_core.errors import UsageError
+from accpy_manifest import get_base, load_manifest
+
+from ..interactive.lock import check_lock, lock_path, resolve
+from .base import _index_url, default_cache_dir
+
+HELP = "resolve an interactive release against the site index into interactive/<release>.lock"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", metavar="RELEASE", help="the release, e.g. 2025.03")
+    parser.add_argument("--manifest", type=Path, default=Path("versions.yaml"))
+    parser.add_argument("--index-url", help="resolve against this index (default: the site's)")
+    parser.add_argument("--cache-dir", type=Path, help="uv's cache (default: the builder's)")
+    parser.add_argument("-o", "--output", type=Path, help="default: interactive/<release>.lock")
+
+
+def execute(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest.resolve())
+    spec = next((r for r in manifest.interactive if r.release == args.release), None)
+    if spec is None:
+        known = ", ".join(r.release for r in manifest.interactive) or "none"
+        raise UsageError(
+            f"{args.manifest} has no interactive release {args.release}; known: {known}"
+        )
+    base = get_base(manifest, spec.base)
+    index = _index_url(args.index_url) if args.index_url else manifest.site.index_url
+    cache = (args.cache_dir or default_cache_dir()) / "uv"
+    path = args.output or lock_path(manifest, spec.release)
+    lock = resolve(spec, base, index, cache, path)
+    check_lock(lock, spec, base)
+    print(f"{path}: {len(lock.packages)} packages for {spec.release} on base {base.version}")
+    return 0
