@@ -109,7 +109,7 @@ def resolve(
 
 def read_lock(path: Path) -> Lock:
     """The lock in ``path``; a malformed one is a ConfigError naming the file and line."""
-    fix = "regenerate it: make interactive-lock RELEASE=<release>"
+    fix = f"regenerate it: make interactive-lock RELEASE={path.name.removesuffix('.lock')}"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

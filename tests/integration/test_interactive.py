@@ -4,6 +4,7 @@ for its base's Python and platform, with the base's numpy as a constraint, never
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,64 @@ def test_lock_errors_are_one_line(index: Index, tmp_path: Path) -> None:
     )  # fmt: skip
     assert unknown.returncode == 2 and "no interactive release 2031.01" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+TWO_RELEASES = """
+interactive:
+  - release: "2025.03"
+    base: "2023.06"
+    status: supported
+    packages:
+      accpy-lockapp: ""
+      accpy-lockdep: "<2"
+      accpy-lockkeep: ""
+  - release: "2025.09"
+    base: "2023.06"
+    status: pro
+    packages:
+      accpy-lockdep: ">=2"
+      accpy-lockkeep: ""
+      accpy-lockextra: ""
+"""
+
+
+def test_diff_lists_exactly_the_changes(index: Index, tmp_path: Path) -> None:
+    make_wheel(index.root, "accpy_lockkeep", "1.0", {"accpy_lockkeep.py": ""})
+    make_wheel(index.root, "accpy_lockextra", "0.1", {"accpy_lockextra.py": ""})
+    path = manifest(tmp_path, TWO_RELEASES)
+    for release in ("2025.03", "2025.09"):
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "accpy_builder.cli", "interactive-lock", release,
+                "--manifest", str(path), "--index-url", index.url,
+                "--cache-dir", str(tmp_path / "cache"),
+            ],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+    def diff(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "accpy_builder.cli", "diff", *args, "--manifest", str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    data = json.loads(diff("2025.03", "2025.09", "--format", "json"))
+    assert data["added"] == [{"name": "accpy-lockextra", "old": None, "new": "0.1"}]
+    assert data["removed"] == [{"name": "accpy-lockapp", "old": "1.0", "new": None}]
+    assert data["upgraded"] == [{"name": "accpy-lockdep", "old": "1.0", "new": "2.0"}]
+    assert data["downgraded"] == [] and not data["base_changed"]
+    assert diff("2025.09", "--format", "json") == diff("2025.03", "2025.09", "--format", "json")
+    markdown = diff("2025.09", "--format", "markdown")
+    assert markdown.startswith(
+        "# Interactive release 2025.09\n\nChanges since interactive release 2025.03."
+    )
+    assert [line for line in markdown.splitlines() if line.startswith("- ")] == [
+        "- accpy-lockextra 0.1", "- accpy-lockapp 1.0", "- accpy-lockdep 1.0 → 2.0",
+    ]  # fmt: skip
+    text = diff("2025.03", "2025.09")
+    assert "Upgraded:\n  accpy-lockdep 1.0 -> 2.0" in text
+    bases = diff("base:2023.06", "base:2024.12")
+    assert "Python 3.11" in bases and "numpy" in bases
