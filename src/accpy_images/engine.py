@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ from accpy_core.proc import quote_command, run
 
 log = logging.getLogger(__name__)
 ISOLATION = os.environ.get("BUILDAH_ISOLATION", "chroot")
-#: transports buildah and skopeo take besides a registry name
-TRANSPORTS = ("oci-archive:", "oci:", "docker-archive:", "dir:", "containers-storage:", "docker://")
 
 
 def tool(name: str) -> str:
@@ -115,14 +114,6 @@ def inspect(image: str) -> dict[str, Any]:
     return data
 
 
-def image_id(image: str) -> str:
-    return str(inspect(image)["FromImageID"])
-
-
-def manifest_digest(image: str) -> str:
-    return str(inspect(image)["FromImageDigest"])
-
-
 def exists(image: str) -> bool:
     proc = subprocess.run(
         [tool("buildah"), "inspect", "--type", "image", image], capture_output=True, check=False
@@ -132,18 +123,10 @@ def exists(image: str) -> bool:
 
 def skopeo_copy(src: str, dest: str, *, tls_verify: bool = True) -> str:
     """Copy an image between transports; returns the manifest digest written."""
-    with contextlib.ExitStack() as stack:
-        digest_file = Path(stack.enter_context(_tempdir())) / "digest"
+    with tempfile.TemporaryDirectory(prefix="acc-py-images-") as tmp:
+        digest_file = Path(tmp) / "digest"
         argv = [tool("skopeo"), "copy", "--quiet", "--digestfile", str(digest_file)]
         if not tls_verify:
             argv += ["--dest-tls-verify=false"]
         run([*argv, src, dest], what=f"skopeo copy to {dest}")
         return digest_file.read_text().strip()
-
-
-@contextlib.contextmanager
-def _tempdir() -> Iterator[str]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="acc-py-images-") as d:
-        yield d
