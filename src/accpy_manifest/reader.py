@@ -257,18 +257,8 @@ class _Reader:
             what = f"interactive must be a non-empty list, not {_kind(node)}"
             self.fail(node, what, "write one '- release: ...' entry per release")
         releases = tuple(self.release(n, bases) for n in node.value)
-        first: dict[str, int] = {}
-        for r in releases:
-            if r.release in first:
-                what = f"interactive release {r.release!r} is declared twice"
-                fix = f"lines {first[r.release]} and {r.line}: remove one"
-                self.fail(r.line, what, fix)
-            first[r.release] = r.line
-        pro = [r for r in releases if r.status == "pro"]
-        if len(pro) > 1:
-            which = ", ".join(f"{r.release} at line {r.line}" for r in pro)
-            what = f"more than one interactive release has status 'pro' ({which})"
-            self.fail(pro[1].line, what, "keep exactly one 'pro'")
+        rows = [(r.release, r.line, r.status) for r in releases]
+        self.one_each(rows, "interactive release", "remove one", "keep exactly one 'pro'")
         return releases
 
     def release(self, node: yaml.Node, bases: tuple[BaseSpec, ...]) -> InteractiveSpec:
@@ -281,13 +271,7 @@ class _Reader:
         if base not in known:
             fix = _suggest(base, known, "declared bases")
             self.fail(f["base"], f"{where}: base {base!r} is not declared under bases", fix)
-        status = self.text(f["status"], f"{where}: status")
-        if status not in STATUSES:
-            fix = _suggest(status, STATUSES, "use one of")
-            self.fail(f["status"], f"{where}: unknown status {status!r}", fix)
-        eol = self.end_of_life(f["end_of_life"], where) if "end_of_life" in f else None
-        if status == DEPRECATED and eol is None:
-            self.fail(node, f"{where} is deprecated but has no end_of_life", "add end_of_life")
+        status, eol = self.status(f, node, where)
         return InteractiveSpec(
             release=release,
             base=base,
@@ -297,19 +281,45 @@ class _Reader:
             line=_line(node),
         )
 
-    def wanted(self, node: yaml.Node, where: str) -> tuple[Wanted, ...]:
-        found: dict[str, Wanted] = {}
-        fix = "write 'name: \"\"' or 'name: \">=1.2\"' lines"
+    def package_entries(
+        self, node: yaml.Node, where: str, fix: str, entry: str = "entry"
+    ) -> Iterator[tuple[str, str, yaml.Node, yaml.Node]]:
+        """(canonical name, key, key node, value node) of a packages mapping: valid names, each
+        once (names that normalise alike are the same package)."""
+        seen: set[str] = set()
         for key, key_node, value_node in self.pairs(node, f"{where}: packages", fix):
             if not _PKG_NAME.fullmatch(key):
                 what = f"{where}: {key!r} is not a valid package name"
-                self.fail(key_node, what, "use the project name as on the index")
+                self.fail(key_node, what, "use the project name as on PyPI")
             name = canonicalize_name(key)
+            if name in seen:
+                twice = "pinned" if entry == "pin" else "listed"
+                what = f"{where}: package {key!r} is {twice} twice (as {name!r})"
+                self.fail(key_node, what, f"keep one {entry} per package")
+            seen.add(name)
+            yield name, key, key_node, value_node
+
+    def status(
+        self, f: dict[str, yaml.Node], node: yaml.Node, where: str
+    ) -> tuple[str, dt.date | None]:
+        """The status and end_of_life of a base or release entry (deprecated needs the date)."""
+        status = self.text(f["status"], f"{where}: status")
+        if status not in STATUSES:
+            fix = _suggest(status, STATUSES, "use one of")
+            self.fail(f["status"], f"{where}: unknown status {status!r}", fix)
+        eol = self.end_of_life(f["end_of_life"], where) if "end_of_life" in f else None
+        if status == DEPRECATED and eol is None:
+            fix = "add e.g. end_of_life: 2026-12-31"
+            self.fail(node, f"{where} is deprecated but has no end_of_life", fix)
+        return status, eol
+
+    def wanted(self, node: yaml.Node, where: str) -> tuple[Wanted, ...]:
+        found: dict[str, Wanted] = {}
+        fix = "write 'name: \"\"' or 'name: \">=1.2\"' lines"
+        for name, key, key_node, value_node in self.package_entries(node, where, fix):
             if name in FROM_THE_BASE:
                 what = f"{where}: {key} comes from the base, which pins it"
                 self.fail(key_node, what, f"remove {key}: it is never installed twice")
-            if name in found:
-                self.fail(key_node, f"{where}: {key!r} is listed twice", "keep one entry")
             spec = "" if value_node.tag == _NULL else self.text(value_node, f"{where}: {key}")
             try:
                 SpecifierSet(spec)
@@ -415,14 +425,7 @@ class _Reader:
             patch = cast(int, self.constructor.construct_object(patch_node))
             if patch < 1:
                 self.fail(patch_node, f"{where}: patch {patch} is below 1", "patches count from 1")
-        status = self.text(f["status"], f"{where}: status")
-        if status not in STATUSES:
-            fix = _suggest(status, STATUSES, "use one of")
-            self.fail(f["status"], f"{where}: unknown status {status!r}", fix)
-        eol = self.end_of_life(f["end_of_life"], where) if "end_of_life" in f else None
-        if status == DEPRECATED and eol is None:
-            fix = "add e.g. end_of_life: 2026-12-31"
-            self.fail(node, f"{where} is deprecated but has no end_of_life", fix)
+        status, eol = self.status(f, node, where)
         python = self.matching(f["python"], f"{where}: python", _PYTHON, "write X.Y.Z, e.g. 3.11.4")
         platform = default_platform
         if "platform" in f:
@@ -481,14 +484,7 @@ class _Reader:
     def packages(self, node: yaml.Node, where: str) -> tuple[PackagePin, ...]:
         pins: dict[str, PackagePin] = {}
         fix = "write 'name: {version: ..., hashes: [...]}' lines"
-        for key, key_node, value_node in self.pairs(node, f"{where}: packages", fix):
-            if not _PKG_NAME.fullmatch(key):
-                what = f"{where}: {key!r} is not a valid package name"
-                self.fail(key_node, what, "use the project name as on PyPI")
-            name = canonicalize_name(key)
-            if name in pins:
-                what = f"{where}: package {key!r} is pinned twice (as {name!r})"
-                self.fail(key_node, what, "keep one pin per package")
+        for name, _key, _key_node, value_node in self.package_entries(node, where, fix, "pin"):
             pins[name] = self.pin(value_node, f"{where}: {name}", name)
         for required in REQUIRED_PACKAGES:
             if required not in pins:
@@ -521,18 +517,28 @@ class _Reader:
         return PackagePin(name=name, version=version, hashes=tuple(hashes))
 
     def check_together(self, bases: tuple[BaseSpec, ...]) -> None:
+        self.one_each(
+            [(b.version, b.line, b.status) for b in bases],
+            "base version",
+            "use patch: N for a patch release, or remove one",
+            "keep exactly one 'pro' and mark the others 'supported'",
+        )
+
+    def one_each(
+        self, rows: list[tuple[str, int, str]], noun: str, twice_fix: str, pro_fix: str
+    ) -> None:
+        """Each (version, line, status) of ``rows`` declared once, and at most one pro."""
         first: dict[str, int] = {}
-        for base in bases:
-            if base.version in first:
-                lines = f"lines {first[base.version]} and {base.line}"
-                what = f"base version {base.version!r} is declared twice ({lines})"
-                self.fail(base.line, what, "use patch: N for a patch release, or remove one")
-            first[base.version] = base.line
-        pro = [b for b in bases if b.status == "pro"]
+        for version, line, _ in rows:
+            if version in first:
+                what = f"{noun} {version!r} is declared twice (lines {first[version]} and {line})"
+                self.fail(line, what, twice_fix)
+            first[version] = line
+        pro = [(v, line) for v, line, status in rows if status == "pro"]
         if len(pro) > 1:
-            which = ", ".join(f"{b.version} at line {b.line}" for b in pro)
-            what = f"more than one base has status 'pro' ({which})"
-            self.fail(pro[1].line, what, "keep exactly one 'pro' and mark the others 'supported'")
+            which = ", ".join(f"{v} at line {line}" for v, line in pro)
+            what = f"more than one {noun.removesuffix(' version')} has status 'pro' ({which})"
+            self.fail(pro[1][1], what, pro_fix)
 
 
 def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
