@@ -55,7 +55,7 @@ help:
 	@echo "make interactive-lock RELEASE=2025.03 [INDEX_URL=URL]   lock an interactive release"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
-	@echo "make bench      time make base (warm cache) against the bare pipeline"
+	@echo "make bench      every benchmark against its anchor: build, install, venv, start-up, images"
 	@echo "make clean      remove build/ and dist/ (the download cache stays)"
 
 venv: $(VENV)/.installed
