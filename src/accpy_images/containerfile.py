@@ -20,14 +20,15 @@ RUN_HEADLESS = "/usr/local/bin/run_headless"
 APP_USER = "appuser"
 APP_UID = 1000
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: what the variants add, beyond their parent: the package features they install
-FEATURES = {
-    "base": ("base",),
-    "ci": ("ci",),
-    "app_exec": ("app_exec",),
-    "gui": ("gui",),
-    "gui_ci": ("ci", "gui_ci"),
-    "gui_app_exec": ("app_exec",),
+#: the variants that add OS packages to their parent: the features of packages.yaml they
+#: install, and why (base and the app_exec variants have steps of their own)
+PACKAGE_LAYERS = {
+    "ci": (("ci",), "what CI jobs call: git, compilers for native sdists, patchelf for auditwheel"),
+    "gui": (
+        ("gui",),
+        "the run-time libraries of Qt (PyQt6 wheels): X11, xcb, GL/EGL, fonts, D-Bus",
+    ),
+    "gui_ci": (("ci", "gui_ci"), "ci's tools, a virtual display and screenshots: run_headless"),
 }
 
 
@@ -122,18 +123,12 @@ def render(plan: ImagePlan, v: VariantPlan) -> str:
     lines = _header(plan, v)
     if v.variant == "base":
         lines += _base_steps(plan)
-    elif v.variant in ("ci", "gui", "gui_ci"):
-        what = {
-            "ci": "what CI jobs call: git, compilers for native sdists, patchelf for auditwheel",
-            "gui": "the run-time libraries of Qt (PyQt6 wheels): X11, xcb, GL/EGL, fonts, D-Bus",
-            "gui_ci": "ci's tools, a virtual display and screenshots: run_headless 'command'",
-        }[v.variant]
-        packages = tuple(p for f in FEATURES[v.variant] for p in plan.family.features[f])
+    elif v.variant in PACKAGE_LAYERS:
+        features, what = PACKAGE_LAYERS[v.variant]
+        packages = tuple(p for f in features for p in plan.family.features[f])
         lines += ["", f"# {what}", _install(plan, packages)]
         if v.variant == "gui_ci":
             lines.append(f"COPY --chmod=755 run_headless {RUN_HEADLESS}")
     else:
         lines += _app_exec_steps(plan)
-    if v.variant in ("ci", "gui", "gui_ci"):
-        lines.append('CMD ["python"]')
     return "\n".join(lines) + "\n"
