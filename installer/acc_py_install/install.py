@@ -26,6 +26,7 @@ there with the same record is a no-op (or only the symlink switch an interrupted
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -34,7 +35,7 @@ import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from accpy_core.archive import safe_extract
 from accpy_core.errors import (
@@ -48,6 +49,8 @@ from accpy_core.errors import (
 )
 from accpy_core.fs import crash_point, fsync_dir, remove_tree, sync_tree
 from accpy_core.layout import (
+    BASE_KIND,
+    INTERACTIVE_KIND,
     METADATA_NAME,
     PRO,
     RECORD_NAME,
@@ -56,6 +59,7 @@ from accpy_core.layout import (
     TarballName,
     parse_tarball_name,
     read_metadata,
+    tarball_stem,
     tree_name,
 )
 from accpy_core.lock import (
@@ -161,7 +165,7 @@ def candidate_of_tree(tree: Path) -> Candidate:
     version, platform = metadata.get("version"), metadata.get("platform")
     if not isinstance(version, str) or not isinstance(platform, str):
         raise MetadataError(f"{tree}: {METADATA_NAME} names no version and platform")
-    name = TarballName(version, platform)
+    name = TarballName(version, platform, str(metadata.get("kind", BASE_KIND)))
     patch = check_metadata(str(tree), name, metadata)
     if tree.name not in (version, tree_name(version, patch)):
         raise MetadataError(
@@ -208,6 +212,29 @@ def check_candidate(cand: Candidate, opts: Options, current_patch: int | None) -
     crash_point("metadata checked")
 
 
+def check_base_installed(cand: Candidate, layout: Layout) -> None:
+    """An interactive release needs its base, installed under the same root, of its Python."""
+    if cand.name.kind != INTERACTIVE_KIND:
+        return
+    version = cand.metadata.get("base")
+    bases = Layout(layout.root, BASE_KIND)
+    tree = bases.current(str(version)) if isinstance(version, str) else None
+    if tree is None:
+        have = ", ".join(bases.versions()) or "none"
+        raise UsageError(
+            f"interactive release {cand.release} sits on base {version}, which is not installed "
+            f"under {bases.area} (installed: {have}); install the base first: "
+            f"acc-py-install install {tarball_stem(str(version), '<platform>')}.tar.gz"
+        )
+    python = str(read_metadata(tree.path).get("python", ""))
+    want = str(cand.metadata.get("python", ""))
+    if python.split(".")[:2] != want.split(".")[:2]:
+        raise MetadataError(
+            f"interactive release {cand.release} was built for CPython {want}, but base "
+            f"{version} under {bases.area} is CPython {python}; build the release on that base"
+        )
+
+
 def verify_tree(
     tree: Path, cand: Candidate, known: dict[str, tuple[str, int]] | None = None
 ) -> None:
@@ -246,8 +273,8 @@ def unpack(tarball: Path, cand: Candidate, staging: Path) -> Path:
     tops = sorted(p for p in os.listdir(staging) if p != OWNER_NAME)
     if tops != [version]:
         raise ArchiveError(
-            f"{tarball.name} holds {tops} at its top; a base tarball holds one directory "
-            f"named {version}"
+            f"{tarball.name} holds {tops} at its top; a tarball of a {cand.name.kind} holds one "
+            f"directory named {version}"
         )
     tree = staging / version
     prefix = version + "/"
@@ -298,15 +325,17 @@ def install(
     staging = None  # the staging directory handed over with the tree: ours to remove
     if staged is not None:
         staged = staged.absolute()
-        if staged.parent.parent == layout.base and staged.parent.name.startswith(".staging-"):
+        if staged.parent.parent == layout.area and staged.parent.name.startswith(".staging-"):
             staging = staged.parent
-        elif not (staged.parent == layout.base and TREE_RE.match(staged.name)):
+        elif not (staged.parent == layout.area and TREE_RE.match(staged.name)):
             raise UsageError(
-                f"--staged {staged} is neither a tree unpacked under {layout.base}/.staging-* "
-                f"nor an installed tree {layout.base}/._<version>.<patch>"
+                f"--staged {staged} is neither a tree unpacked under {layout.area}/.staging-* "
+                f"nor an installed tree {layout.area}/._<version>.<patch>"
             )
     try:
-        with RootLock(layout.base, timeout=opts.timeout, stale_hours=opts.stale_hours):
+        with RootLock(layout.area, timeout=opts.timeout, stale_hours=opts.stale_hours), _bases_lock(
+            layout, opts
+        ):
             crash_point("lock taken")
             clean_leftovers(layout)
             crash_point("leftovers removed")
@@ -315,10 +344,20 @@ def install(
             assert source is not None
             return _install_source(source, layout, opts)
     except OSError as exc:
-        raise os_error(exc, layout.base) from exc
+        raise os_error(exc, layout.area) from exc
     finally:
         if staging is not None:  # placed or refused: what is left of it goes, lock or not
             remove_tree(staging)
+
+
+def _bases_lock(layout: Layout, opts: Options) -> ContextManager[object]:
+    """An interactive release is placed holding the bases' lock too (taken second, always in
+    this order), so that its base cannot be removed between the check and the switch."""
+    if layout.kind == BASE_KIND:
+        return contextlib.nullcontext()
+    bases = Layout(layout.root, BASE_KIND)
+    bases.ensure()
+    return RootLock(bases.area, timeout=opts.timeout, stale_hours=opts.stale_hours)
 
 
 def _install_source(source: str, layout: Layout, opts: Options) -> str:
@@ -346,20 +385,30 @@ def _current_patch(layout: Layout, version: str) -> int | None:
 
 def _check_version_link(layout: Layout, version: str) -> None:
     """``base/<version>`` must be a symlink (or absent): checked before anything is placed."""
-    link = layout.base / version
+    link = layout.area / version
     if os.path.lexists(link) and not link.is_symlink():
         raise UsageError(f"{link} exists and is not a symlink; move it away, then retry")
 
 
+def _check_kind(cand: Candidate, layout: Layout) -> None:
+    if cand.name.kind != layout.kind:
+        raise UsageError(
+            f"{cand.release} is a {cand.name.kind}, and this install was asked for a "
+            f"{layout.kind}; install it without --interactive (or with it, for a release)"
+        )
+    check_base_installed(cand, layout)
+
+
 def _install_tarball(tarball: Path, layout: Layout, opts: Options) -> str:
     cand = candidate_of_tarball(tarball)
+    _check_kind(cand, layout)
     _check_version_link(layout, cand.name.version)
     check_candidate(cand, opts, _current_patch(layout, cand.name.version))
     target = layout.tree(cand.name.version, cand.patch)
     if target.path.exists():
         _same_release(target.path, cand.record, cand.release)
     else:
-        staging = make_staging(layout.base, layout.hidden(".staging-").name)
+        staging = make_staging(layout.area, layout.hidden(".staging-").name)
         crash_point("staging directory created")
         try:
             tree = unpack(tarball, cand, staging)
@@ -371,6 +420,7 @@ def _install_tarball(tarball: Path, layout: Layout, opts: Options) -> str:
 
 
 def _install_tree(tree: Path, cand: Candidate, layout: Layout, opts: Options) -> str:
+    _check_kind(cand, layout)
     _check_version_link(layout, cand.name.version)
     check_candidate(cand, opts, _current_patch(layout, cand.name.version))
     target = layout.tree(cand.name.version, cand.patch)
@@ -512,6 +562,11 @@ def _install_prefix(source: str | None, prefix: Path, opts: Options, staged: Pat
         tarball = Path(source)
         verify_sha256_file(tarball)
         cand = candidate_of_tarball(tarball)
+    if cand.name.kind != BASE_KIND:
+        raise UsageError(
+            f"{cand.release} is an interactive release: it goes into an install root beside its "
+            "base (--root), not into a --prefix"
+        )
     check_candidate(cand, Options(force=opts.force), None)
     state = _prefix_state(prefix, cand, opts)
     if state == "noop":

@@ -23,7 +23,13 @@ from typing import Any
 
 from accpy_core.archive import BROKEN, open_stream
 from accpy_core.errors import ArchiveError, ChecksumError, MetadataError, SourceError
-from accpy_core.layout import METADATA_NAME, RECORD_NAME, TarballName, parse_tarball_name
+from accpy_core.layout import (
+    BASE_KIND,
+    METADATA_NAME,
+    RECORD_NAME,
+    TarballName,
+    parse_tarball_name,
+)
 from accpy_core.record import expected_sha256, sha256_line
 
 log = logging.getLogger(__name__)
@@ -144,6 +150,12 @@ def check_metadata(where: str, name: TarballName, metadata: dict[str, Any]) -> i
                 f"{where} says {key} {expected!r} in its name but {metadata.get(key)!r} "
                 f"in {METADATA_NAME}; the file was renamed or tampered with: use the builder's"
             )
+    kind = metadata.get("kind", BASE_KIND)  # bases built before interactive releases say none
+    if kind != name.kind:
+        raise MetadataError(
+            f"{where} is named like a tarball of a {name.kind} but {METADATA_NAME} says it holds "
+            f"a {kind}; the file was renamed or tampered with: use the builder's"
+        )
     patch = metadata.get("patch")
     if not isinstance(patch, int) or isinstance(patch, bool) or patch < 0:
         raise MetadataError(f"{where}: {METADATA_NAME} has no valid patch number")

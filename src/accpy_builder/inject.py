@@ -50,11 +50,13 @@ TOKEN_RE = re.compile(r"@([A-Z_][A-Z0-9_]*)@")
 
 @dataclass(frozen=True)
 class Template:
-    """A recipe rendered with the template values."""
+    """A recipe rendered with the template values; ``fragments``: (TOKEN, recipe) pairs, each
+    recipe rendered and put in place of ``@TOKEN@`` (text that two templates share)."""
 
     dest: str
     recipe: str
     mode: int = 0o644
+    fragments: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,13 @@ class Package:
 Item = Template | Copy | Program | Generated | Append | Symlink | Package
 
 #: Everything inject puts into every base, and where.
+#: how setup.sh and setup.csh find themselves: the same in a base and an interactive release
+LOCATE_SH = (("LOCATE", "setup-locate.sh.in"),)
+LOCATE_CSH = (("LOCATE", "setup-locate.csh.in"),)
+
 PAYLOAD: tuple[Item, ...] = (
-    Template("setup.sh", "setup.sh.in"),
-    Template("setup.csh", "setup.csh.in"),
+    Template("setup.sh", "setup.sh.in", fragments=LOCATE_SH),
+    Template("setup.csh", "setup.csh.in", fragments=LOCATE_CSH),
     # pip reads <sys.prefix>/pip.conf; setup.sh puts etc/xdg first in XDG_CONFIG_DIRS, which
     # reaches pip in venvs too
     Template("pip.conf", "pip.conf.in"),
@@ -149,6 +155,16 @@ PAYLOAD: tuple[Item, ...] = (
         "acc_py._skeleton",
         ("--version", "@VERSION@", "--index-url", "@INDEX_URL@"),
     ),
+)
+
+#: What makes a tree of installed packages an interactive release on its base
+#: (:mod:`accpy_builder.interactive.build`): its setup files, and the .pth through which its
+#: site-packages, once the base's hook has added it, sets Jupyter's search paths.
+INTERACTIVE_PAYLOAD: tuple[Item, ...] = (
+    Template("setup.sh", "interactive-setup.sh.in", fragments=LOCATE_SH),
+    Template("setup.csh", "interactive-setup.csh.in", fragments=LOCATE_CSH),
+    Template("{purelib}/_acc_py_interactive.py", "interactive-site.py.in"),
+    Template("{purelib}/_acc_py_interactive.pth", "interactive-site.pth.in"),
 )
 
 _SAFE_VALUE = re.compile(r"[\w.:/@%+~?=&,\[\]-]+")
@@ -307,9 +323,10 @@ def _append(path: Path, item: Append, text: str) -> None:
 
 
 def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
-    """Every recipe file is used by the table, and every recipe the table names exists."""
+    """Every recipe file is used by the table(s), and every recipe they name exists."""
     named = {i.recipe for i in payload if isinstance(i, Template | Copy | Program | Append)}
     named |= {h for i in payload if isinstance(i, Program) for h in i.headers}
+    named |= {r for i in payload if isinstance(i, Template) for _, r in i.fragments}
     unused = sorted(set(recipe_names) - named)
     missing = sorted(named - set(recipe_names))
     if unused:
@@ -337,8 +354,8 @@ def inject(
     if not tree.is_dir():
         raise InjectError(f"{tree} is not a directory: inject needs an unpacked interpreter tree")
     if read_recipe is None:
-        if payload is PAYLOAD:
-            check_payload(payload, resources.recipe_names())
+        if payload in (PAYLOAD, INTERACTIVE_PAYLOAD):
+            check_payload(PAYLOAD + INTERACTIVE_PAYLOAD, resources.recipe_names())
 
         def read_recipe(name: str) -> bytes:
             return resources.recipe(name).read_bytes()
@@ -388,7 +405,10 @@ def inject(
                     text = data.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise InjectError(f"{item.recipe} is a template but not UTF-8: {exc}") from exc
-                data = render(text, values, item.recipe).encode("utf-8")
+                own = dict(values)
+                for token, fragment in getattr(item, "fragments", ()):
+                    own[token] = render(read_recipe(fragment).decode("utf-8"), values, fragment)
+                data = render(text, own, item.recipe).encode("utf-8")
             if isinstance(item, Program) and item.moves:
                 _move_aside(tree, rel, destination(item, python_minor, item.moves))
                 written.append(Path(destination(item, python_minor, item.moves)))

@@ -272,6 +272,24 @@ def fill_wheelhouse(
     return wheelhouse
 
 
+def locked_wheels(
+    wheelhouse: Path, pins: Sequence[PackagePin], python_version: str, platform: str
+) -> dict[PackagePin, tuple[Path, str]]:
+    """The wheel of each pin an installer takes from ``wheelhouse`` (the most preferred one
+    that fits and whose hash is pinned), with its sha256."""
+    tags = target_tags(python_version, platform)
+    out: dict[PackagePin, tuple[Path, str]] = {}
+    with _locked(wheelhouse):
+        index = _HashIndex(wheelhouse)
+        for pin in pins:
+            wheel = _find_wheel(wheelhouse, pin, tags, index)
+            if wheel is None:
+                raise PackagesError(f"{pin.name}=={pin.version}: no wheel in {wheelhouse}")
+            out[pin] = (wheel, index.sha256(wheel))
+        index.save()
+    return out
+
+
 # --------------------------------------------------------------------------- installing
 
 

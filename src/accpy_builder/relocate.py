@@ -21,7 +21,7 @@ import re
 import shutil
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -191,8 +191,11 @@ def set_runpaths(tree: Path) -> int:
 # --------------------------------------------------------------------------- scripts and text
 
 
-def fix_shebangs(tree: Path) -> list[Path]:
+def fix_shebangs(tree: Path, *, trampoline: Callable[[str, str], str] | None = None) -> list[Path]:
     """Rewrite absolute python shebangs: a /bin/sh trampoline in bin/, ``env`` elsewhere.
+
+    ``trampoline(python, flags)``: the start of a script in bin/ (default: run the ``python``
+    beside it, found from the script's physical path).
 
     Installed wheels list their scripts' hashes in ``*.dist-info/RECORD``; those lines are
     updated too, so that the RECORDs stay true (and free of the build path's traces).
@@ -212,7 +215,12 @@ def fix_shebangs(tree: Path) -> list[Path]:
         flags = (match[3] or b"").decode().strip()
         data = path.read_bytes()
         if path.parent == bindir:
-            shebang = _TRAMPOLINE.format(python=python, flags=f"{flags} " if flags else "")
+            flags = f"{flags} " if flags else ""
+            shebang = (
+                trampoline(python, flags)
+                if trampoline
+                else _TRAMPOLINE.format(python=python, flags=flags)
+            )
         else:
             shebang = f"#!/usr/bin/env {python}\n"
         path.write_bytes(shebang.encode() + data[match.end() :])

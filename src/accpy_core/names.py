@@ -30,6 +30,12 @@ SBOM_NAME = "ACC-PY.cdx.json"
 #: the install root's lock (accpy_core.lock), a directory
 LOCK_NAME = ".lock"
 TARBALL_PREFIX = "acc-py-base"
+#: what an install root holds: bases under base/, the interactive environment's releases at
+#: its top (<root>/2025.03, <root>/pro), each kind in tarballs of its own name
+BASE_KIND = "base"
+INTERACTIVE_KIND = "interactive"
+KINDS = (BASE_KIND, INTERACTIVE_KIND)
+TARBALL_PREFIXES = {BASE_KIND: TARBALL_PREFIX, INTERACTIVE_KIND: "acc-py-interactive"}
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar")
 #: hidden names an interrupted run leaves under base/ (layout.Layout.leftovers)
 LEFTOVER_PREFIXES = (".staging-", ".trash-", ".download-")
@@ -40,9 +46,10 @@ def tree_name(version: str, patch: int) -> str:
     return f"._{version}.{patch}"
 
 
-def tarball_stem(version: str, platform: str) -> str:
-    """``acc-py-base-2023.06-manylinux_2_28_x86_64``: the name of a base's artifacts."""
-    return f"{TARBALL_PREFIX}-{version}-{platform}"
+def tarball_stem(version: str, platform: str, kind: str = BASE_KIND) -> str:
+    """``acc-py-base-2023.06-manylinux_2_28_x86_64``: the name of a base's artifacts
+    (``acc-py-interactive-2025.03-...``: of an interactive release)."""
+    return f"{TARBALL_PREFIXES[kind]}-{version}-{platform}"
 
 
 def read_json_object(

@@ -130,6 +130,7 @@ class InteractiveSpec:
     packages: tuple[Wanted, ...]
     end_of_life: dt.date | None = None
     line: int = 0
+    patch: int = 1  # a rebuild of the same release (a fix) is patch N+1, as for the bases
 
 
 @dataclass(frozen=True)

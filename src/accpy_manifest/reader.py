@@ -84,6 +84,7 @@ _BASE_KEYS = {
 _INTERPRETER_KEYS = {"tag": True, "asset": True, "sha256": True}
 _RELEASE_KEYS = {
     "release": True,
+    "patch": False,
     "base": True,
     "status": True,
     "end_of_life": False,
@@ -274,6 +275,7 @@ class _Reader:
         status, eol = self.status(f, node, where)
         return InteractiveSpec(
             release=release,
+            patch=self.patch(f, where),
             base=base,
             status=status,
             packages=self.wanted(f["packages"], where),
@@ -411,20 +413,25 @@ class _Reader:
             self.fail(node, f"{where} {value!r} is not valid", fix)
         return value
 
+    def patch(self, f: dict[str, yaml.Node], where: str) -> int:
+        """``patch: N`` of a base or an interactive release (1 when absent)."""
+        if "patch" not in f:
+            return 1
+        patch_node = f["patch"]
+        if patch_node.tag != _INT:
+            what = f"{where}: patch {patch_node.value!r} is {_kind(patch_node)}"
+            self.fail(patch_node, what, "write a whole number, e.g. patch: 2")
+        patch = cast(int, self.constructor.construct_object(patch_node))
+        if patch < 1:
+            self.fail(patch_node, f"{where}: patch {patch} is below 1", "patches count from 1")
+        return patch
+
     def base(self, node: yaml.Node, default_platform: str) -> BaseSpec:
         f = self.fields(node, f"the base entry at line {_line(node)}", _BASE_KEYS)
         fix = 'write YYYY.MM in quotes, e.g. version: "2023.06"'
         version = self.matching(f["version"], "base version", _BASE_VERSION, fix)
         where = f"base {version}"
-        patch = 1
-        if "patch" in f:
-            patch_node = f["patch"]
-            if patch_node.tag != _INT:
-                what = f"{where}: patch {patch_node.value!r} is {_kind(patch_node)}"
-                self.fail(patch_node, what, "write a whole number, e.g. patch: 2")
-            patch = cast(int, self.constructor.construct_object(patch_node))
-            if patch < 1:
-                self.fail(patch_node, f"{where}: patch {patch} is below 1", "patches count from 1")
+        patch = self.patch(f, where)
         status, eol = self.status(f, node, where)
         python = self.matching(f["python"], f"{where}: python", _PYTHON, "write X.Y.Z, e.g. 3.11.4")
         platform = default_platform

@@ -6,18 +6,27 @@ import argparse
 from pathlib import Path
 
 from accpy_core.errors import UsageError
-from accpy_core.layout import ROOT_ENV, Layout, Tree, default_root
+from accpy_core.layout import BASE_KIND, INTERACTIVE_KIND, ROOT_ENV, Layout, Tree, default_root
 from accpy_core.lock import DEFAULT_STALE_HOURS, RootLock
+from accpy_core.names import tarball_stem
 from accpy_core.versions import parse_release
 
 
-def add_root(parser: argparse.ArgumentParser) -> None:
+def add_root(parser: argparse.ArgumentParser, *, kinds: bool = True) -> None:
     parser.add_argument(
         "--root",
         default=None,
         metavar="DIR",
         help=f"the install root, holding base/ (default: ${ROOT_ENV} or {default_root()})",
     )
+    if kinds:
+        parser.add_argument(
+            "-i",
+            "--interactive",
+            action="store_true",
+            help="the interactive environment's releases (<root>/<release>, <root>/pro) "
+            "instead of the bases",
+        )
 
 
 def add_lock_options(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +47,20 @@ def add_lock_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def layout_of(args: argparse.Namespace) -> Layout:
-    return Layout(Path(args.root or default_root()))
+def root_of(args: argparse.Namespace) -> Path:
+    return Path(args.root or default_root())
+
+
+def layout_of(args: argparse.Namespace, kind: str | None = None) -> Layout:
+    """The layout the command works on: ``kind``, else the one --interactive selects."""
+    if kind is None:
+        kind = INTERACTIVE_KIND if getattr(args, "interactive", False) else BASE_KIND
+    return Layout(root_of(args), kind)
 
 
 def lock_of(layout: Layout, args: argparse.Namespace) -> RootLock:
     layout.ensure()
-    return RootLock(layout.base, timeout=args.timeout, stale_hours=args.stale_after)
+    return RootLock(layout.area, timeout=args.timeout, stale_hours=args.stale_after)
 
 
 def installed_version(layout: Layout, version: str) -> Tree:
@@ -56,7 +72,8 @@ def installed_version(layout: Layout, version: str) -> Tree:
     if tree is None:
         have = ", ".join(layout.versions()) or "none"
         raise UsageError(
-            f"{name} is not installed under {layout.base} (installed: {have}); "
-            f"`acc-py-install install acc-py-base-{name}-<platform>.tar.gz` first"
+            f"{layout.what} {name} is not installed under {layout.area} (installed: {have}); "
+            f"`acc-py-install install {tarball_stem(name, '<platform>', layout.kind)}.tar.gz` "
+            "first"
         )
     return tree

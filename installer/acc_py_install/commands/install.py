@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from accpy_core.errors import UsageError
+from accpy_core.layout import BASE_KIND, parse_tarball_name
 
 from .. import install as engine
+from ..tarball import is_url
 from .common import add_lock_options, add_root, layout_of
 
-HELP = "install a base tarball (or URL) onto the root, or into a plain --prefix, atomically"
+HELP = (
+    "install a base tarball (or URL) onto the root, or into a plain --prefix, or an interactive "
+    "release's beside its base, atomically"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +24,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "tarball",
         nargs="?",
         metavar="TARBALL|URL",
-        help="acc-py-base-<version>-<platform>.tar.gz (or .tar.zst), with its .sha256 next to "
-        "it; an http(s):// or file:// URL is downloaded with URL.sha256",
+        help="acc-py-base-<version>-<platform>.tar.gz (or .tar.zst), or an interactive "
+        "release's acc-py-interactive-<release>-<platform>.tar.gz, with its .sha256 next to it; "
+        "an http(s):// or file:// URL is downloaded with URL.sha256",
     )
-    add_root(parser)
+    add_root(parser, kinds=False)
     parser.add_argument(
         "--prefix",
         type=Path,
@@ -73,5 +80,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.prefix is not None:
         engine.install_prefix(args.tarball, args.prefix, opts, staged=args.staged)
     else:
-        engine.install(args.tarball, layout_of(args), opts, staged=args.staged)
+        kind = BASE_KIND
+        if args.tarball is not None:  # the kind is in the name: checked again against metadata
+            name = urlsplit(args.tarball).path if is_url(args.tarball) else args.tarball
+            kind = parse_tarball_name(PurePosixPath(name).name).kind
+        engine.install(args.tarball, layout_of(args, kind), opts, staged=args.staged)
     return 0

@@ -6,9 +6,9 @@ import argparse
 import logging
 import os
 
-from accpy_core.errors import UsageError
+from accpy_core.errors import AccPyError, UsageError
 from accpy_core.fs import crash_point, remove_tree
-from accpy_core.layout import PRO, Layout, Tree
+from accpy_core.layout import BASE_KIND, INTERACTIVE_KIND, PRO, Layout, Tree, read_metadata
 from accpy_core.proc import processes_using
 from accpy_core.versions import parse_release
 
@@ -52,6 +52,25 @@ def _check_unused(trees: list[Tree]) -> None:
             )
 
 
+def _check_no_release_on(layout: Layout, version: str) -> None:
+    """Refuse to remove a base that an installed interactive release sits on."""
+    if layout.kind != BASE_KIND:
+        return
+    on_it = []
+    for tree in Layout(layout.root, INTERACTIVE_KIND).trees():
+        try:
+            if read_metadata(tree.path).get("base") == version:
+                on_it.append(tree.release)
+        except AccPyError:
+            continue
+    if on_it:
+        raise UsageError(
+            f"base {version} carries the interactive release(s) {', '.join(on_it)}, which stop "
+            f"working without it; remove them first (acc-py-install remove --interactive "
+            "RELEASE), or add --force"
+        )
+
+
 def _trash(layout: Layout, tree: Tree) -> None:
     trash = layout.hidden(f".trash-{tree.release}-")
     os.rename(tree.path, trash)
@@ -72,8 +91,8 @@ def execute(args: argparse.Namespace) -> int:
         is_pro = layout.pro() == version
         if patch is not None:
             trees = [t for t in trees if t.patch == patch]
-        if not trees and not os.path.lexists(layout.base / version):
-            raise UsageError(f"{args.release} is not installed under {layout.base}")
+        if not trees and not os.path.lexists(layout.area / version):
+            raise UsageError(f"{args.release} is not installed under {layout.area}")
         removes_current = current is not None and any(t == current for t in trees)
         remaining = [t for t in layout.trees(version) if t not in trees]
         if removes_current and not args.force:
@@ -88,6 +107,8 @@ def execute(args: argparse.Namespace) -> int:
                 )
         if not args.force:
             _check_unused(trees)
+            if not remaining:
+                _check_no_release_on(layout, version)
         if patch is not None and removes_current and remaining:
             layout.switch(version, remaining[-1].path.name)  # --force: roll back first
             crash_point("version symlink switched")

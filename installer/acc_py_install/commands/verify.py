@@ -31,14 +31,14 @@ def _selected(layout: Layout, text: str | None) -> list[Tree]:
     if text is None:
         trees = layout.trees()
         if not trees:
-            raise UsageError(f"no base is installed under {layout.base}")
+            raise UsageError(f"no base is installed under {layout.area}")
         return trees
     version, patch = parse_release(text)
     if patch is None:
         return [installed_version(layout, version)]
     tree = layout.tree(version, patch)
     if not tree.path.is_dir():
-        raise UsageError(f"{text} is not installed under {layout.base}")
+        raise UsageError(f"{text} is not installed under {layout.area}")
     return [tree]
 
 

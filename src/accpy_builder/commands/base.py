@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from accpy_core.errors import ConfigError, ManifestError
 from accpy_core.platforms import parse_platform
-from accpy_manifest import BaseSpec, get_base, load_manifest
+from accpy_manifest import get_base, load_manifest
 
 from ..build import build
 from ..plan import AdoptSource, BuildPlan, PbsSource
@@ -31,6 +31,12 @@ def default_cache_dir() -> Path:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", metavar="VERSION", help="base version to build, e.g. 2023.06")
+    add_build_options(parser)
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """What ``base`` and ``interactive`` share: the manifest, the interpreter source, the
+    platform, the index, the collector, the cache and the directories."""
     parser.add_argument(
         "--manifest",
         type=Path,
@@ -69,8 +75,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help="default: ./dist")
 
 
-def _source_date_epoch(base: BaseSpec) -> int:
-    """$SOURCE_DATE_EPOCH, else midnight UTC on the first day of the base's month."""
+def source_date_epoch(version: str) -> int:
+    """$SOURCE_DATE_EPOCH, else midnight UTC on the first day of the version's month."""
     if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
         try:
             return int(os.environ["SOURCE_DATE_EPOCH"])
@@ -78,11 +84,11 @@ def _source_date_epoch(base: BaseSpec) -> int:
             raise ManifestError(
                 f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not an integer"
             ) from None
-    year, month = (int(p) for p in base.version.split(".")[:2])
+    year, month = (int(p) for p in version.split(".")[:2])
     return calendar.timegm(dt.date(year, month, 1).timetuple())
 
 
-def _index_url(value: str) -> str:
+def index_url(value: str) -> str:
     parts = urlsplit(value)
     loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
     if (parts.scheme != "https" and not loopback) or not parts.hostname:
@@ -106,7 +112,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
     base = get_base(manifest, args.version)
     site = manifest.site
     if args.index_url:
-        site = dataclasses.replace(site, index_url=_index_url(args.index_url))
+        site = dataclasses.replace(site, index_url=index_url(args.index_url))
     if args.usage_collector:
         site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
     platform = args.platform or base.platform
@@ -135,7 +141,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
         cache_dir=(args.cache_dir or default_cache_dir()).absolute(),
         work_dir=args.work_dir.absolute(),
         dist_dir=args.dist_dir.absolute(),
-        source_date_epoch=_source_date_epoch(base),
+        source_date_epoch=source_date_epoch(base.version),
         all_bases=manifest.bases,
     )
 

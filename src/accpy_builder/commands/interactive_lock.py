@@ -9,7 +9,7 @@ from accpy_core.errors import UsageError
 from accpy_manifest import get_base, load_manifest
 
 from ..interactive.lock import check_lock, lock_path, resolve
-from .base import _index_url, default_cache_dir
+from .base import default_cache_dir, index_url
 
 HELP = "resolve an interactive release against the site index into interactive/<release>.lock"
 
@@ -31,7 +31,7 @@ def execute(args: argparse.Namespace) -> int:
             f"{args.manifest} has no interactive release {args.release}; known: {known}"
         )
     base = get_base(manifest, spec.base)
-    index = _index_url(args.index_url) if args.index_url else manifest.site.index_url
+    index = index_url(args.index_url) if args.index_url else manifest.site.index_url
     cache = (args.cache_dir or default_cache_dir()) / "uv"
     path = args.output or lock_path(manifest, spec.release)
     lock = resolve(spec, base, index, cache, path)

@@ -90,6 +90,10 @@ def snapshot(manifest: Manifest, name: str) -> Snapshot:
     return _base_snapshot(bases[version])
 
 
+class NoPredecessor(UsageError):
+    """The first release (or base) declared: there is nothing before it."""
+
+
 def predecessor(manifest: Manifest, name: str) -> str:
     """The release (or base) declared just before ``name``, by version."""
     new = snapshot(manifest, name)
@@ -100,7 +104,7 @@ def predecessor(manifest: Manifest, name: str) -> str:
     )
     older = sorted((v for v in pool if version_key(v) < version_key(new.name)), key=version_key)
     if not older:
-        raise UsageError(f"{new.title} has no predecessor in {manifest.path}")
+        raise NoPredecessor(f"{new.title} has no predecessor in {manifest.path}")
     return f"{new.kind}:{older[-1]}"
 
 
