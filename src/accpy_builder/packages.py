@@ -183,7 +183,10 @@ def _requirements(pins: Sequence[PackagePin], directory: Path) -> Path:
     return reqs
 
 
-def _explain(output: str, pins: Sequence[PackagePin], where: str) -> str:
+_REPIN = "re-pin its hashes in versions.yaml"
+
+
+def _explain(output: str, pins: Sequence[PackagePin], where: str, repin: str = _REPIN) -> str:
     """One line naming the package that failed and how to fix it."""
     by_name = {canonicalize_name(p.name): p for p in pins}
 
@@ -200,8 +203,7 @@ def _explain(output: str, pins: Sequence[PackagePin], where: str) -> str:
             label = f"{pin.name}=={pin.version}" if pin else "a pinned package"
             found = f" (it has sha256:{got[1]})" if got else ""
             return (
-                f"{label}: the wheel from {where} matches none of the pinned hashes{found}; "
-                "re-pin its hashes in versions.yaml"
+                f"{label}: the wheel from {where} matches none of the pinned hashes{found}; {repin}"
             )
         if "No matching distribution" in line or "Could not find a version" in line:
             pin = pin_in(line)
@@ -221,6 +223,7 @@ def fill_wheelhouse(
     platform: str,
     cache_dir: Path,
     index_url: str | None = None,
+    repin: str = _REPIN,
 ) -> Path:
     """Make ``cache_dir/wheels`` hold a fitting, hash-checked wheel of every pin; return it.
 
@@ -260,7 +263,7 @@ def fill_wheelhouse(
                 run(cmd, env=clean_env(), what="pip download")
             except CommandError as exc:
                 log.debug("%s", exc)
-                raise PackagesError(_explain(str(exc), missing, where)) from exc
+                raise PackagesError(_explain(str(exc), missing, where, repin)) from exc
         still = [p for p in missing if _find_wheel(wheelhouse, p, tags, index) is None]
         index.save()
         if still:

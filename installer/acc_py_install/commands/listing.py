@@ -60,7 +60,7 @@ def inventory(layout: Layout) -> dict[str, Any]:
                 "trees": trees,
             }
         )
-    return {"root": str(layout.root), "pro": pro, "versions": versions}
+    return {"root": str(layout.root), "kind": layout.kind, "pro": pro, "versions": versions}
 
 
 def _mib(n: int) -> str:
@@ -68,12 +68,13 @@ def _mib(n: int) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
-    data = inventory(layout_of(args))
+    layout = layout_of(args)
+    data = inventory(layout)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     if not data["versions"]:
-        print(f"no base installed under {data['root']}/base")
+        print(f"no {layout.what} installed under {layout.area}")
         return 0
     rows = [("VERSION", "PATCH", "STATUS", "PYTHON", "PRO", "DISK", "OTHER PATCHES")]
     for v in data["versions"]:

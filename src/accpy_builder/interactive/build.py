@@ -201,7 +201,7 @@ def template_values(spec: InteractiveSpec, base: BaseSpec, platform: str) -> dic
 
 
 def write_metadata(
-    tree: Path, plan: ReleasePlan, platform: str, installed: list[dict[str, str]]
+    tree: Path, plan: ReleasePlan, base_meta: dict[str, Any], installed: list[dict[str, str]]
 ) -> Path:
     spec, base = plan.spec, plan.base
     data: dict[str, Any] = {
@@ -212,8 +212,9 @@ def write_metadata(
         "patch": spec.patch,
         "release": f"{spec.release}.{spec.patch}",
         "base": base.version,
-        "python": base.python,
-        "platform": platform,
+        "base_release": base_meta.get("release"),  # the patch release it was built on
+        "python": base_meta.get("python"),
+        "platform": base_meta.get("platform"),
         "status": spec.status,
         "end_of_life": spec.end_of_life.isoformat() if spec.end_of_life else None,
         "source_date_epoch": plan.source_date_epoch,
@@ -248,13 +249,16 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
     tree = root / spec.release
     with stage("base"):
         base_tree = unpack_base(plan.base_tarball, root, base)
-        platform = str(read_metadata(base_tree)["platform"])
+        base_meta = read_metadata(base_tree)
+        platform = str(base_meta["platform"])
         python = base_tree / "bin" / f"python{minor}"
         tree.mkdir(parents=True)
     with stage("wheels"):
         wheelhouse = packages.fill_wheelhouse(
             pins(plan.lock), python_version=minor, platform=platform,
             cache_dir=plan.cache_dir, index_url=plan.index_url,
+            repin=f"the index changed since {plan.lock.path.name} was made: lock again (make "
+            f"interactive-lock RELEASE={spec.release}) and review the diff",
         )  # fmt: skip
     with stage("install"):
         install(python, tree, plan.lock, wheelhouse)
@@ -273,7 +277,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         checks.check_elves(tree, platform)
         smoke(tree, spec, base)
     with stage("metadata"):
-        write_metadata(tree, plan, platform, _installed(wheelhouse, plan.lock, platform, minor))
+        write_metadata(tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor))
         record.write_record(tree)
     with stage("pack"):
         artifacts = pack.pack(
