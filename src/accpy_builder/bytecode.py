@@ -1,15 +1,20 @@
-"""Stage 5: precompile the base's bytecode so that a read-only install never compiles at import.
+"""Stage 5: precompile bytecode so that a read-only install never compiles at import.
 
-* ``unchecked-hash`` pycs (PEP 552): valid whatever mtimes an installer leaves; the base is
-  read-only, so its sources never change under them.
-* Optimisation level 0 only: ``python -O`` on the base compiles in memory.
+For a base (its stdlib and site-packages) and an interactive release (its site-packages), with
+the base's own interpreter:
+
+* ``unchecked-hash`` pycs (PEP 552): valid whatever mtimes an installer leaves; the trees are
+  read-only, so their sources never change under them.
+* Optimisation level 0 only: ``python -O`` compiles in memory.
 * Reproducible: ``PYTHONHASHSEED=0`` (frozenset constants are marshalled in hash order), source
-  paths recorded relative to the tree (``-d lib/pythonX.Y/...``), and each compileall process
-  compiles a FIXED list of files in order. marshal's FLAG_REF depends on reference counts in
-  the compiling process, so ``compileall -j`` (which hands files to reused workers in a
-  timing-dependent order) is not byte-reproducible. Instead, the work is split into fixed
-  groups (the stdlib, each top-level entry of site-packages), one process per group, run side
-  by side: as fast as ``-j`` on two cores, and identical output every time.
+  paths recorded relative to the tree (``lib/pythonX.Y/...``), and each process compiles a
+  FIXED list of files in a fixed order. marshal's FLAG_REF depends on reference counts in the
+  compiling process, so ``compileall -j`` (which hands files to reused workers in a
+  timing-dependent order) is not byte-reproducible. Instead, every ``.py`` file of the tree's
+  ``lib/pythonX.Y`` is listed (sorted by path) and cut into chunks of :data:`CHUNK` files, one
+  process per chunk, run side by side on every core: the chunks depend only on the tree, so
+  the output does not depend on the core count or on timing, and no big package (pandas) is
+  left to one process at the end.
 * Files that fail to compile (lib2to3's deliberately broken test data) are skipped and counted.
 * Modules imported at EVERY start of every Python of the base (the usage hook, which is the
   stdlib's ``sitecustomize``) are then shipped as sourceless bytecode: ``lib/pythonX.Y/NAME.pyc``
@@ -22,9 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from accpy_core.errors import CommandError, PackagesError
@@ -35,72 +40,79 @@ log = logging.getLogger(__name__)
 #: stdlib modules imported at every interpreter start: shipped as sourceless bytecode.
 SOURCELESS = ("sitecustomize",)
 
-#: compileall exits non-zero when any file fails; report the status instead of dying with it.
-_COMPILEALL = """\
-import runpy, sys
-sys.argv = ["compileall"] + sys.argv[1:]
-try:
-    runpy.run_module("compileall", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    print("compileall-exit-status:", exc.code)
+#: files per compiling process: small enough to balance two cores, big enough that starting
+#: the processes costs little (fixed: the chunks, hence the bytes, depend only on the tree)
+CHUNK = 250
+
+#: run by the tree's interpreter (any Python >= 3.7): compile the tree-relative files listed in
+#: argv[2], one per line, under the tree argv[1]; report the ones that do not compile
+_COMPILE = """\
+import py_compile, sys
+tree, listing = sys.argv[1], sys.argv[2]
+with open(listing, encoding="utf-8") as fh:
+    names = fh.read().splitlines()
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for rel in names:
+    try:
+        py_compile.compile(tree + "/" + rel, dfile=rel, doraise=True, invalidation_mode=mode)
+    except (py_compile.PyCompileError, SyntaxError, ValueError) as exc:
+        print("*** Error compiling", rel, str(exc).splitlines()[-1:])
+print("compiled", len(names))
 """
 
 
-@dataclass(frozen=True)
-class _Group:
-    path: Path  # a directory or a single file
-    recurse: bool
-    exclude: str | None = None  # regex of paths to leave to another group
+def sources(tree: Path, minor: str) -> list[str]:
+    """Every ``.py`` file under ``lib/pythonX.Y`` of ``tree``, tree-relative, sorted; not
+    through symlinks, not in ``__pycache__``."""
+    top = tree / "lib" / f"python{minor}"
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(
+            d for d in dirnames if d != "__pycache__" and not Path(dirpath, d).is_symlink()
+        )
+        rel = Path(dirpath).relative_to(tree).as_posix()
+        for name in sorted(filenames):
+            if name.endswith(".py") and not Path(dirpath, name).is_symlink():
+                out.append(f"{rel}/{name}")
+    return out
 
 
-def _groups(tree: Path, minor: str) -> list[_Group]:
-    stdlib = tree / "lib" / f"python{minor}"
-    site = stdlib / "site-packages"
-    groups = [_Group(stdlib, True, re.escape(str(site) + os.sep))]
-    if site.is_dir():
-        groups.append(_Group(site, False))  # its top-level modules
-        groups += [_Group(p, True) for p in sorted(site.iterdir()) if p.is_dir()]
-    # biggest first, so that the longest group does not start last
-    return sorted(groups, key=lambda g: -_size(g))
-
-
-def _size(group: _Group) -> int:
-    if not group.recurse:
-        return 0
-    return sum(len(files) for _d, _s, files in os.walk(group.path))
-
-
-def _compile(python: Path, tree: Path, group: _Group) -> int:
-    """Compile one group in its own process; return how many files failed."""
-    cmd = [str(python), "-s", "-c", _COMPILEALL, "-q", "-f", "-j", "1"]
-    cmd += ["--invalidation-mode", "unchecked-hash", "-r", "1000" if group.recurse else "0"]
-    if group.exclude:
-        cmd += ["-x", group.exclude]
-    cmd += ["-d", group.path.relative_to(tree).as_posix(), str(group.path)]
+def _compile(python: Path, tree: Path, listing: Path) -> int:
+    """Compile one chunk in its own process; return how many files failed."""
+    cmd = [str(python), "-s", "-c", _COMPILE, str(tree), str(listing)]
     try:
-        out = run(cmd, env=clean_env({"PYTHONHASHSEED": "0"}), what="compileall")
+        out = run(cmd, env=clean_env({"PYTHONHASHSEED": "0"}), what="compiling bytecode")
     except CommandError as exc:
-        raise PackagesError(f"compiling bytecode in {group.path} failed: {exc}") from exc
+        raise PackagesError(f"compiling the bytecode of {tree} failed: {exc}") from exc
     failed = [ln for ln in out.splitlines() if ln.startswith("*** Error compiling")]
-    status = re.search(r"^compileall-exit-status: (\S+)$", out, re.MULTILINE)
-    if status and status[1] not in ("0", "None") and not failed:
+    if not re.search(r"^compiled \d+$", out, re.MULTILINE):
         tail = " ".join(out.strip().splitlines()[-3:])
-        raise PackagesError(f"compiling bytecode in {group.path} failed: {tail}")
+        raise PackagesError(f"compiling the bytecode of {tree} failed: {tail}")
     for line in failed:
         log.debug("%s", line)
     return len(failed)
 
 
 def compile_bytecode(python: Path, tree: Path, minor: str, *, jobs: int | None = None) -> None:
-    """Precompile the stdlib and site-packages of ``tree`` with its own interpreter."""
+    """Precompile every module under ``lib/pythonX.Y`` of ``tree`` with ``python``."""
     start = time.monotonic()
     tree = tree.resolve()
-    groups = _groups(tree, minor)
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        failed = sum(pool.map(lambda g: _compile(python, tree, g), groups))
+    files = sources(tree, minor)
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    with tempfile.TemporaryDirectory(prefix="acc-py-bytecode-") as tmp:
+        listings = []
+        for number, chunk in enumerate(chunks):
+            listing = Path(tmp, f"{number}.txt")
+            listing.write_text("\n".join(chunk) + "\n", encoding="utf-8")
+            listings.append(listing)
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            failed = sum(pool.map(lambda listing: _compile(python, tree, listing), listings))
     if failed:
         log.warning("%d source files do not compile and were skipped (run with -v to list)", failed)
-    log.info("compiled %d groups in %.1f s", len(groups), time.monotonic() - start)
+    log.info(
+        "compiled %d files in %d processes in %.1f s",
+        len(files) - failed, len(chunks), time.monotonic() - start,
+    )  # fmt: skip
 
 
 def make_sourceless(tree: Path, minor: str, names: tuple[str, ...] = SOURCELESS) -> list[str]:

@@ -331,8 +331,8 @@ def check_payload(payload: Sequence[Item], recipe_names: Sequence[str]) -> None:
     missing = sorted(named - set(recipe_names))
     if unused:
         raise InjectError(
-            f"recipes {', '.join(unused)} are in no entry of inject.PAYLOAD; add them there "
-            "(with their destination) or remove them"
+            f"recipes {', '.join(unused)} are in no entry of inject.PAYLOAD (or "
+            "INTERACTIVE_PAYLOAD); add them there (with their destination) or remove them"
         )
     if missing:
         raise InjectError(f"inject.PAYLOAD names recipes that do not exist: {', '.join(missing)}")

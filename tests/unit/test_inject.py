@@ -16,6 +16,7 @@ from conftest import python_prefix
 
 from accpy_builder.elf import read_elf
 from accpy_builder.inject import (
+    INTERACTIVE_PAYLOAD,
     PAYLOAD,
     Copy,
     Generated,
@@ -179,9 +180,12 @@ def test_two_entries_for_one_destination(tree: Path) -> None:
 
 
 def test_every_recipe_is_in_the_table_and_every_entry_exists() -> None:
-    check_payload(PAYLOAD, recipe_names())  # the real table and recipes agree
+    # the real tables (a base's and an interactive release's) and the recipes agree
+    check_payload(PAYLOAD + INTERACTIVE_PAYLOAD, recipe_names())
     with pytest.raises(InjectError, match=r"in no entry of inject\.PAYLOAD"):
-        check_payload(PAYLOAD, [*recipe_names(), "forgotten.conf"])
+        check_payload(PAYLOAD, recipe_names())  # the interactive recipes are the other table's
+    with pytest.raises(InjectError, match=r"in no entry of inject\.PAYLOAD"):
+        check_payload(PAYLOAD + INTERACTIVE_PAYLOAD, [*recipe_names(), "forgotten.conf"])
     with pytest.raises(InjectError, match=r"do not exist: gone\.in"):
         check_payload([*PAYLOAD, Template("x", "gone.in")], recipe_names())
 

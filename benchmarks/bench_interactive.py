@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Time building the interactive environment from a warm wheel cache against
+``python -m venv --system-site-packages`` plus ``pip install -r lock.txt --require-hashes`` from
+the same wheelhouse, bytecode included in both; then the import time of
+``python -c "import matplotlib.pyplot, pandas"`` in each. Medians of N interleaved runs.
+
+    python benchmarks/bench_interactive.py [--tarball dist/acc-py-base-2023.06-<p>.tar.gz]
+                                           [--runs 3] [--imports 15]
+
+The set is the tests' (IPython, matplotlib, pandas, numexpr, ipykernel, jupyter_client,
+tabulate: 40 packages), from the package index, resolved into a lock on the base 2023.06.
+Ours: ``uv pip install --prefix`` of the lock (hashes checked, offline) + the scripts'
+trampolines + the bytecode stage (unchecked-hash pycs, one process per package, side by side).
+The anchor: the base's own python, ``-m venv --system-site-packages``, then the base's pip
+installing the same lock from the same wheelhouse (pip compiles bytecode as it installs).
+The full ``acc-py-build interactive`` (with the checks, the record and both archives) is timed
+once, for the record. Goal: at most 0.3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT / "tests"))
+sys.path.insert(0, str(PROJECT / "benchmarks"))
+
+from bench_install import find_tarball  # noqa: E402
+from servers import package_index  # noqa: E402
+
+from accpy_builder import bytecode  # noqa: E402
+from accpy_builder.interactive import build as ibuild  # noqa: E402
+from accpy_builder.interactive.lock import read_lock, resolve  # noqa: E402
+from accpy_builder.packages import fill_wheelhouse  # noqa: E402
+from accpy_core.proc import clean_env  # noqa: E402
+from accpy_manifest import InteractiveSpec, Wanted, get_base, load_manifest  # noqa: E402
+
+SET = ("ipython", "matplotlib", "pandas", "numexpr==2.10.2", "ipykernel", "jupyter-client",
+       "tabulate")  # fmt: skip
+IMPORT = "import matplotlib.pyplot, pandas"
+
+
+def download(dest: Path) -> None:
+    if (dest / ".complete").is_file():
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "c.txt").write_text("numpy==1.24.3\nscipy==1.10.1\n")
+    platforms = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+                 "manylinux_2_5_x86_64", "manylinux1_x86_64")  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+            *(a for p in platforms for a in ("--platform", p)),
+            "-c", str(dest / "c.txt"), "-d", str(dest), *SET,
+        ],
+        env=clean_env(), check=True,
+    )  # fmt: skip
+    (dest / ".complete").write_text("\n".join(SET))
+
+
+def timed(fn: object, *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tarball", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--imports", type=int, default=15)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    tarball = (args.tarball or find_tarball()).resolve()
+    cache = PROJECT / ".cache" / "bench-interactive"
+    download(cache / "index")
+    work = Path(tempfile.mkdtemp(prefix="bench-interactive-"))
+    try:
+        manifest = load_manifest(PROJECT / "versions.yaml")
+        base = get_base(manifest, "2023.06")
+        wanted = tuple(
+            Wanted(n, f"=={v}" if v else "") for n, _, v in (w.partition("==") for w in SET)
+        )
+        spec = InteractiveSpec(release="2025.03", base=base.version, status="pro", packages=wanted)
+        root = work / "root"
+        base_tree = ibuild.unpack_base(tarball, root, base)
+        python = base_tree / "bin" / "python3.11"
+        platform = str(ibuild.read_metadata(base_tree)["platform"])
+        with package_index(cache / "index") as idx:
+            lock = resolve(spec, base, idx.url, cache / "uv", work / "2025.03.lock")
+            wheelhouse = fill_wheelhouse(
+                ibuild.pins(lock), python_version="3.11", platform=platform,
+                cache_dir=cache, index_url=idx.url,
+            )  # fmt: skip
+        lock = read_lock(work / "2025.03.lock")
+        reqs = work / "lock.txt"
+        reqs.write_text(lock.requirements())
+
+        def ours(tree: Path) -> None:
+            ibuild.install(python, tree, lock, wheelhouse)
+            ibuild.fix_scripts(tree, spec, base)
+            bytecode.compile_bytecode(python, tree, "3.11")
+
+        def anchor(venv: Path) -> None:
+            env = clean_env()
+            subprocess.run([python, "-m", "venv", "--system-site-packages", venv], env=env,
+                           check=True)  # fmt: skip
+            subprocess.run(
+                [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-index",
+                 "--find-links", wheelhouse, "--require-hashes", "--no-cache-dir",
+                 "--disable-pip-version-check", "-r", reqs],
+                env=env, check=True,
+            )  # fmt: skip
+
+        t_ours, t_anchor = [], []
+        for i in range(args.runs):
+            tree = root / f"r{i}"
+            tree.mkdir()
+            t_ours.append(timed(ours, tree))
+            t_anchor.append(timed(anchor, work / f"venv{i}"))
+        o, a = statistics.median(t_ours), statistics.median(t_anchor)
+
+        env = clean_env({"ACC_PY_NO_USAGE_LOG": "1", "MPLBACKEND": "Agg"})
+        ienv = dict(env, ACC_PY_INTERACTIVE=str(root / "r0"), ACC_PY_INTERACTIVE_BASE="2023.06")
+        median_ms([str(python), "-c", IMPORT], ienv, 2)  # warm the page cache
+        median_ms([str(work / "venv0" / "bin" / "python"), "-c", IMPORT], env, 2)
+        i_ours = median_ms([str(python), "-c", IMPORT], ienv, args.imports)
+        i_anchor = median_ms([str(work / "venv0" / "bin" / "python"), "-c", IMPORT], env,
+                             args.imports)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def runs(xs: list[float]) -> str:
+        return ", ".join(f"{x:.1f}" for x in xs)
+
+    print(f"base: {tarball.name}; {len(lock.packages)} locked packages")
+    print(f"environment (uv + bytecode):       median {o:6.1f} s  ({runs(t_ours)})")
+    print(f"venv --system-site-packages + pip: median {a:6.1f} s  ({runs(t_anchor)})")
+    print(f"ratio: {o / a:.2f}x (goal <= 0.3x, bytecode included)")
+    print(f'python -c "{IMPORT}": environment {i_ours:.0f} ms, plain venv {i_anchor:.0f} ms '
+          f"(ratio {i_ours / i_anchor:.2f}x, medians of {args.imports})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
