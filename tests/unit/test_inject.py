@@ -187,7 +187,7 @@ def test_every_recipe_is_in_the_table_and_every_entry_exists() -> None:
     with pytest.raises(InjectError, match=r"in no entry of inject\.PAYLOAD"):
         check_payload(PAYLOAD + INTERACTIVE_PAYLOAD, [*recipe_names(), "forgotten.conf"])
     with pytest.raises(InjectError, match=r"do not exist: gone\.in"):
-        check_payload([*PAYLOAD, Template("x", "gone.in")], recipe_names())
+        check_payload([*PAYLOAD, *INTERACTIVE_PAYLOAD, Template("x", "gone.in")], recipe_names())
 
 
 def test_packages_are_copied_as_sources(tree: Path) -> None:

@@ -129,9 +129,14 @@ def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> Path:
     return tree
 
 
-def install(python: Path, tree: Path, lock: Lock, wheelhouse: Path) -> None:
+def install(python: Path, tree: Path, lock: Lock, wheelhouse: Path, uv_cache: Path) -> None:
     """Install every locked package into ``tree`` (a prefix: ``tree/lib/pythonX.Y/...``) with
-    uv, offline, each wheel checked against the lock's hashes, without bytecode."""
+    uv, offline, each wheel checked against the lock's hashes, without bytecode.
+
+    ``uv_cache``: uv's cache, where it keeps the wheels unpacked. The files are hard links into
+    it (a warm cache writes no package file again; uv copies when the cache is on another file
+    system): nothing writes to a file of the tree in place afterwards (the stages that change a
+    file rename a new one over it), and the packer stores each as a file of its own."""
     uv = packages.find_uv()
     if uv is None:
         raise PackagesError("uv is not installed in the builder's environment; reinstall it")
@@ -139,8 +144,9 @@ def install(python: Path, tree: Path, lock: Lock, wheelhouse: Path) -> None:
     reqs.write_text(lock.requirements())
     argv = [
         uv, "pip", "install", "--python", str(python), "--prefix", str(tree),
-        "--no-config", "--no-cache", "--offline", "--no-index", "--find-links", str(wheelhouse),
-        "--require-hashes", "--no-deps", "--link-mode", "copy", "--no-compile",
+        "--no-config", "--cache-dir", str(uv_cache), "--offline", "--no-index",
+        "--find-links", str(wheelhouse),
+        "--require-hashes", "--no-deps", "--link-mode", "hardlink", "--no-compile",
         "--break-system-packages", "-r", str(reqs),
     ]  # fmt: skip
     try:
@@ -261,7 +267,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
             f"interactive-lock RELEASE={spec.release}) and review the diff",
         )  # fmt: skip
     with stage("install"):
-        install(python, tree, plan.lock, wheelhouse)
+        install(python, tree, plan.lock, wheelhouse, plan.cache_dir / "uv")
         scripts = fix_scripts(tree, spec, base)
         log.info("      %d packages, %d scripts", len(plan.lock.packages), len(scripts))
     with stage("inject"):
