@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 MYPY37 := $(VENV)/mypy37/bin/mypy
 SHIPPED := -p accpy_core -p acc_py_install -p acc_py
 ENTRYPOINT := src/accpy_images/files/entrypoint.py
+RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py
 
 VERSION ?= 2023.06
 MANIFEST ?= versions.yaml
@@ -30,7 +31,8 @@ VARIANTS ?=
 REGISTRY ?=
 RELEASE ?=
 
-BUILD_ARGS = $(VERSION) --manifest $(MANIFEST) \
+BUILD_ARGS = $(VERSION) $(BUILD_OPTIONS)
+BUILD_OPTIONS = --manifest $(MANIFEST) \
 	$(if $(INTERPRETER),--interpreter $(INTERPRETER)) \
 	$(if $(PBS_MIRROR),--pbs-mirror '$(PBS_MIRROR)') \
 	$(if $(PLATFORM),--platform $(PLATFORM)) \
@@ -43,7 +45,7 @@ IMAGE_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(OS),--os $(OS)) $(if $(JAVA),--java $(JAVA)) $(if $(FROM),--from '$(FROM)') \
 	$(if $(VARIANTS),--variants $(VARIANTS)) --dist-dir $(DIST_DIR) --work-dir $(WORK_DIR)
 
-.PHONY: help venv base install manifest images push interactive-lock test test-deps lint bench clean
+.PHONY: help venv base install manifest images push interactive-lock interactive test test-deps lint bench clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
@@ -53,6 +55,9 @@ help:
 	@echo "          (builds the base first when dist/ lacks it, with make base's options)"
 	@echo "make push VERSION=2023.06 [REGISTRY=host:port/path] [VARIANTS=...] [JAVA=...] [OS=...]"
 	@echo "make interactive-lock RELEASE=2025.03 [INDEX_URL=URL]   lock an interactive release"
+	@echo "make interactive RELEASE=2025.03 [INTERPRETER=...] [PLATFORM=...] [INDEX_URL=...]"
+	@echo "          build it from its lock on its base (the base first when dist/ lacks it);"
+	@echo "          install with make install TARBALL=dist/acc-py-interactive-….tar.gz"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
 	@echo "make bench      every benchmark against its anchor: build, install, venv, start-up, images"
@@ -84,6 +89,11 @@ images: venv
 
 push: venv
 	$(BIN)/acc-py-images push $(IMAGE_ARGS) $(if $(REGISTRY),--to $(REGISTRY))
+
+# an interactive release from its committed lock, on its base: dist/acc-py-interactive-*.tar.gz
+interactive: venv
+	@test -n "$(RELEASE)" || { echo "make interactive needs RELEASE=YYYY.MM (versions.yaml, interactive:)"; exit 2; }
+	$(BIN)/acc-py-build interactive $(RELEASE) $(BUILD_OPTIONS)
 
 # an interactive release's lock, interactive/$(RELEASE).lock: commit it to make the release
 interactive-lock: venv
@@ -124,11 +134,12 @@ lint: venv
 	@# the usage hook and acc-py's entry point, as every base runs them (rendered for the pro base)
 	$(BIN)/acc-py-build render sitecustomize.py.in --version $(VERSION) -o build/lint/sitecustomize.py
 	$(BIN)/acc-py-build render acc-py.py.in --version $(VERSION) -o build/lint/acc-py.py
+	$(BIN)/acc-py-build render interactive-site.py.in --version $(VERSION) -o build/lint/_acc_py_interactive.py
 	@# and the app_exec images' entrypoint, which runs on the image's base Python
-	$(BIN)/ruff check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
-	$(BIN)/ruff format --check --target-version py37 build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
+	$(BIN)/ruff check --target-version py37 $(RENDERED) $(ENTRYPOINT)
+	$(BIN)/ruff format --check --target-version py37 $(RENDERED) $(ENTRYPOINT)
 	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
-		build/lint/sitecustomize.py build/lint/acc-py.py $(ENTRYPOINT)
+		$(RENDERED) $(ENTRYPOINT)
 
 test: venv test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -140,6 +151,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_usage.py
 	$(BIN)/python benchmarks/bench_failures.py
 	$(BIN)/python benchmarks/bench_images.py
+	$(BIN)/python benchmarks/bench_interactive.py
 
 clean:
 	rm -rf build dist

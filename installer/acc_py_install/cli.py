@@ -25,11 +25,16 @@ layout under the root (--root, ${ROOT_ENV}, default {DEFAULT_ROOT}):
   base/._2023.06.2/          one real tree per patch release
   base/2023.06 -> ._2023.06.2
   base/pro     -> 2023.06
+  ._2025.03.1/               the interactive environment's releases (--interactive), each
+  2025.03 -> ._2025.03.1     on a base of the same root
+  pro     -> 2025.03         (source <root>/pro/setup.sh)
 
 examples:
   acc-py-install install acc-py-base-2023.06-manylinux_2_28_x86_64.tar.gz --pro
-  acc-py-install list
+  acc-py-install install acc-py-interactive-2025.03-manylinux_2_28_x86_64.tar.gz --pro
+  acc-py-install list [--interactive]
   acc-py-install rollback 2023.06
+  acc-py-install set-pro --interactive 2025.03
   acc-py-install verify 2023.06
 
 """
@@ -38,8 +43,9 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="acc-py-install",
-        description="Install Acc-Py base tarballs side by side on the shared area, atomically "
-        "(safe while consoles read it over NFS), and manage them.",
+        description="Install Acc-Py base tarballs (and the interactive environment's releases) "
+        "side by side on the shared area, atomically (safe while consoles read it over NFS), "
+        "and manage them.",
         epilog=EPILOG + exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, build_cache, run_builder
+from conftest import PROJECT, TEST_COLLECTOR, build_cache, run_builder
 from servers import Index, package_index
 
 from accpy_core.proc import clean_env
@@ -365,12 +365,28 @@ def test_switching_pro_between_the_releases(root: Path) -> None:
     assert installer("verify", "--interactive", "--root", str(root), OLD).returncode == 0
 
 
-def test_two_builds_give_the_same_bytes(built: Built, base_dist: Path, tmp_path: Path) -> None:
-    dist = with_base(tmp_path / "dist", base_dist)
+def test_make_interactive_builds_the_base_first_and_the_same_bytes(
+    built: Built, site_index: Index, tmp_path: Path
+) -> None:
+    """``make interactive`` as the README shows it, into a dist/ without the base: the base is
+    built first (adopting the tests' interpreter, as the session's was), then the release,
+    byte-identical to the first build."""
     project = make_project(tmp_path / "again")
     shutil.copytree(built.project / "interactive", project / "interactive")
-    proc = build(project, OLD, dist)
+    dist = tmp_path / "dist"
+    proc = subprocess.run(
+        [
+            *("make", "--no-print-directory", "-C", str(PROJECT), "interactive"),
+            f"RELEASE={OLD}", f"MANIFEST={project / 'versions.yaml'}",
+            f"INTERPRETER={sys.base_prefix}", "PLATFORM=auto", f"INDEX_URL={site_index.url}",
+            f"USAGE_COLLECTOR={TEST_COLLECTOR}", f"CACHE_DIR={build_cache()}",
+            f"WORK_DIR={tmp_path / 'build'}", f"DIST_DIR={dist}",
+        ],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "building it first" in proc.stderr
+    assert list(dist.glob(f"acc-py-base-{BASE}-*.tar.gz"))
     (again,) = dist.glob(f"acc-py-interactive-{OLD}-*.tar.gz")
     assert sha256(again) == sha256(built.tarballs[OLD])
     assert (again.parent / f"{again.name}.sha256").read_text().split()[0] == sha256(again)
