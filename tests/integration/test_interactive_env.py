@@ -243,6 +243,10 @@ def test_release_metadata_and_lock(built: Built, root: Path) -> None:
         built.project / "interactive" / f"{OLD}.lock"
     ).read_bytes()
     assert list(site.glob("matplotlib/__pycache__/*.cpython-311.pyc"))  # bytecode precompiled
+    bom = json.loads((root / OLD / "ACC-PY.cdx.json").read_text())  # the SBOM, as for bases
+    purls = {c["purl"].split("@")[0] for c in bom["components"]}
+    assert {"pkg:pypi/pandas", "pkg:pypi/matplotlib", "pkg:pypi/tabulate"} <= purls
+    assert (built.dist / f"{built.tarballs[OLD].name[: -len('.tar.gz')]}.cdx.json").is_file()
 
 
 @pytest.mark.parametrize("sh", ["bash", "zsh", "dash"])

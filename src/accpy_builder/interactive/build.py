@@ -8,7 +8,8 @@ for a tree that holds packages only.
 
 The release tree::
 
-    ACC-PY.json  ACC-PY.RECORD  ACC-PY.lock  CHANGELOG.md  setup.sh  setup.csh
+    ACC-PY.json  ACC-PY.RECORD  ACC-PY.cdx.json (the SBOM)  ACC-PY.lock  CHANGELOG.md
+    setup.sh  setup.csh
     bin/                     the packages' scripts (ipython, jupyter, ...)
     lib/pythonX.Y/site-packages/
     share/jupyter/ etc/jupyter/ ...  what the wheels bring
@@ -37,11 +38,11 @@ from accpy_core import record
 from accpy_core.archive import safe_extract
 from accpy_core.errors import CheckError, CommandError, MetadataError, PackagesError
 from accpy_core.layout import BASE_AREA, INTERACTIVE_KIND, METADATA_NAME, read_metadata
-from accpy_core.names import tarball_stem
+from accpy_core.names import SBOM_NAME, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
-from .. import __version__, bytecode, checks, inject, pack, packages, relocate
+from .. import __version__, bytecode, checks, inject, pack, packages, relocate, sbom
 from ..pack import PackResult
 from . import diff
 from .lock import Lock
@@ -283,16 +284,23 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         checks.check_elves(tree, platform)
         smoke(tree, spec, base)
     with stage("metadata"):
-        write_metadata(tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor))
+        meta = write_metadata(
+            tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor)
+        )
+        bom = sbom.base_bom(read_metadata(meta.parent), name="acc-py-interactive")
+        sbom_text = sbom.dumps(bom)
+        (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
     with stage("pack"):
+        stem = tarball_stem(spec.release, platform, INTERACTIVE_KIND)
         artifacts = pack.pack(
             tree,
             top=spec.release,
             dist_dir=plan.dist_dir,
-            stem=tarball_stem(spec.release, platform, INTERACTIVE_KIND),
+            stem=stem,
             source_date_epoch=plan.source_date_epoch,
         )
+        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
     log.info("built %s and .tar.zst", artifacts.tar_gz.name)
     return ReleaseResult(tree, root, platform, artifacts, stage.seconds)
 
