@@ -393,8 +393,8 @@ def _check_version_link(layout: Layout, version: str) -> None:
 def _check_kind(cand: Candidate, layout: Layout) -> None:
     if cand.name.kind != layout.kind:
         raise UsageError(
-            f"{cand.release} is a {cand.name.kind}, and this install was asked for a "
-            f"{layout.kind}; install it without --interactive (or with it, for a release)"
+            f"{cand.release} holds a {cand.name.kind} ({METADATA_NAME}), not a {layout.kind}; "
+            "install it from its tarball, whose name says which it is"
         )
     check_base_installed(cand, layout)
 

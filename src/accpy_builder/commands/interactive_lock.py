@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from accpy_core.errors import UsageError
 from accpy_manifest import get_base, load_manifest
 
 from ..interactive.lock import check_lock, lock_path, resolve
 from .base import default_cache_dir, index_url
+from .interactive import release_of
 
 HELP = "resolve an interactive release against the site index into interactive/<release>.lock"
 
@@ -24,12 +24,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest.resolve())
-    spec = next((r for r in manifest.interactive if r.release == args.release), None)
-    if spec is None:
-        known = ", ".join(r.release for r in manifest.interactive) or "none"
-        raise UsageError(
-            f"{args.manifest} has no interactive release {args.release}; known: {known}"
-        )
+    spec = release_of(manifest, args.release)
     base = get_base(manifest, spec.base)
     index = index_url(args.index_url) if args.index_url else manifest.site.index_url
     cache = (args.cache_dir or default_cache_dir()) / "uv"

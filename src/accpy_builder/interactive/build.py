@@ -27,9 +27,6 @@ import json
 import logging
 import re
 import shutil
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +40,7 @@ from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
 from .. import __version__, bytecode, checks, inject, pack, packages, relocate, sbom
+from ..build import stage
 from ..pack import PackResult
 from . import diff
 from .lock import Lock
@@ -90,22 +88,6 @@ class ReleaseResult:
     root: Path  # the work root: root/base/<base> and root/<release>
     platform: str
     artifacts: PackResult
-    seconds: dict[str, float]  # per stage
-
-
-class _Stages:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.number = 0
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        self.number += 1
-        log.info("[%d/8] %s", self.number, name)
-        start = time.perf_counter()
-        yield
-        took = self.seconds[name] = time.perf_counter() - start
-        log.info("      %s done in %.1f s", name, took)
 
 
 def pins(lock: Lock) -> list[PackagePin]:
@@ -248,42 +230,41 @@ def _installed(wheelhouse: Path, lock: Lock, platform: str, minor: str) -> list[
 def build_release(plan: ReleasePlan) -> ReleaseResult:
     spec, base = plan.spec, plan.base
     minor = base.python_minor
-    stage = _Stages()
     work = plan.work_dir.resolve() / f"interactive-{spec.release}"
     if work.exists():
         shutil.rmtree(work)
     root = work / "root"
     tree = root / spec.release
-    with stage("base"):
+    with stage(1, "base"):
         base_tree = unpack_base(plan.base_tarball, root, base)
         base_meta = read_metadata(base_tree)
         platform = str(base_meta["platform"])
         python = base_tree / "bin" / f"python{minor}"
         tree.mkdir(parents=True)
-    with stage("wheels"):
+    with stage(2, "wheels"):
         wheelhouse = packages.fill_wheelhouse(
             pins(plan.lock), python_version=minor, platform=platform,
             cache_dir=plan.cache_dir, index_url=plan.index_url,
             repin=f"the index changed since {plan.lock.path.name} was made: lock again (make "
             f"interactive-lock RELEASE={spec.release}) and review the diff",
         )  # fmt: skip
-    with stage("install"):
+    with stage(3, "install"):
         install(python, tree, plan.lock, wheelhouse, plan.cache_dir / "uv")
         scripts = fix_scripts(tree, spec, base)
         log.info("      %d packages, %d scripts", len(plan.lock.packages), len(scripts))
-    with stage("inject"):
+    with stage(4, "inject"):
         values = template_values(spec, base, platform)
         inject.inject(tree, values, minor, payload=inject.INTERACTIVE_PAYLOAD)
         shutil.copyfile(plan.lock.path, tree / LOCK_NAME)
         (tree / CHANGELOG_NAME).write_text(changelog(plan.manifest, spec), encoding="utf-8")
-    with stage("bytecode"):
+    with stage(5, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
-    with stage("checks"):
+    with stage(6, "checks"):
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, [str(plan.work_dir.resolve()), str(work)])
         checks.check_elves(tree, platform)
         smoke(tree, spec, base)
-    with stage("metadata"):
+    with stage(7, "metadata"):
         meta = write_metadata(
             tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor)
         )
@@ -291,7 +272,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         sbom_text = sbom.dumps(bom)
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
-    with stage("pack"):
+    with stage(8, "pack"):
         stem = tarball_stem(spec.release, platform, INTERACTIVE_KIND)
         artifacts = pack.pack(
             tree,
@@ -302,7 +283,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         )
         (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
     log.info("built %s and .tar.zst", artifacts.tar_gz.name)
-    return ReleaseResult(tree, root, platform, artifacts, stage.seconds)
+    return ReleaseResult(tree, root, platform, artifacts)
 
 
 _SMOKE = """\
