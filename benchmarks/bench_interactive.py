@@ -107,9 +107,9 @@ def main() -> int:
         )
         spec = InteractiveSpec(release="2025.03", base=base.version, status="pro", packages=wanted)
         root = work / "root"
-        base_tree = ibuild.unpack_base(tarball, root, base)
+        base_tree, base_meta = ibuild.unpack_base(tarball, root, base)
         python = base_tree / "bin" / "python3.11"
-        platform = str(ibuild.read_metadata(base_tree)["platform"])
+        platform = str(base_meta["platform"])
         with package_index(cache / "index") as idx:
             lock = resolve(spec, base, idx.url, cache / "uv", work / "2025.03.lock")
             wheelhouse = fill_wheelhouse(

@@ -94,9 +94,9 @@ def pins(lock: Lock) -> list[PackagePin]:
     return [PackagePin(p.name, p.version, p.hashes) for p in lock.packages]
 
 
-def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> Path:
-    """The base's tarball unpacked as ``root/base/<version>``; its ACC-PY.json must be the
-    base versions.yaml declares."""
+def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> tuple[Path, dict[str, Any]]:
+    """The base's tarball unpacked as ``root/base/<version>``, and its ACC-PY.json, which must
+    be of the base versions.yaml declares."""
     area = root / BASE_AREA
     safe_extract(tarball, area, strict=True)
     tree = area / base.version
@@ -109,7 +109,7 @@ def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> Path:
             f"{base.version} (CPython {base.python}); build the base again: make base "
             f"VERSION={base.version}"
         )
-    return tree
+    return tree, meta
 
 
 def install(python: Path, tree: Path, lock: Lock, wheelhouse: Path, uv_cache: Path) -> None:
@@ -141,13 +141,19 @@ def install(python: Path, tree: Path, lock: Lock, wheelhouse: Path, uv_cache: Pa
     (tree / ".lock").unlink(missing_ok=True)  # uv's lock of the environment it installed into
 
 
+def relock(lock: Lock) -> str:
+    """How to fix a lock whose hashes the index no longer matches."""
+    return (
+        f"the index changed since {lock.path.name} was made: lock again (make interactive-lock "
+        f"RELEASE={lock.release}) and review the diff"
+    )
+
+
 def _explain(output: str, lock: Lock) -> str:
     m = re.search(r"[Hh]ash mismatch for `?([A-Za-z0-9._-]+)", output)
     if m:
-        return (
-            f"{m[1]}: the wheel on the index matches none of the hashes in {lock.path}; the "
-            f"index changed since the lock was made: lock again (make interactive-lock "
-            f"RELEASE={lock.release}) and review the diff"
+        return f"{m[1]}: the wheel on the index matches none of the hashes in {lock.path}; " + (
+            relock(lock)
         )
     last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "")
     return f"installing the lock of {lock.release} failed: {last}"
@@ -236,8 +242,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
     root = work / "root"
     tree = root / spec.release
     with stage(1, "base"):
-        base_tree = unpack_base(plan.base_tarball, root, base)
-        base_meta = read_metadata(base_tree)
+        base_tree, base_meta = unpack_base(plan.base_tarball, root, base)
         platform = str(base_meta["platform"])
         python = base_tree / "bin" / f"python{minor}"
         tree.mkdir(parents=True)
@@ -245,8 +250,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         wheelhouse = packages.fill_wheelhouse(
             pins(plan.lock), python_version=minor, platform=platform,
             cache_dir=plan.cache_dir, index_url=plan.index_url,
-            repin=f"the index changed since {plan.lock.path.name} was made: lock again (make "
-            f"interactive-lock RELEASE={spec.release}) and review the diff",
+            repin=relock(plan.lock),
         )  # fmt: skip
     with stage(3, "install"):
         install(python, tree, plan.lock, wheelhouse, plan.cache_dir / "uv")
@@ -263,7 +267,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, [str(plan.work_dir.resolve()), str(work)])
         checks.check_elves(tree, platform)
-        smoke(tree, spec, base)
+        smoke(python, tree, spec, base)
     with stage(7, "metadata"):
         meta = write_metadata(
             tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor)
@@ -296,7 +300,7 @@ print(len(names), numpy.__file__ if numpy else "")
 """
 
 
-def smoke(tree: Path, spec: InteractiveSpec, base: BaseSpec) -> None:
+def smoke(python: Path, tree: Path, spec: InteractiveSpec, base: BaseSpec) -> None:
     """Import every top-level module of the release from its base's Python, as setup.sh
     activates it: a release that does not import is not packed."""
     modules = _top_level_modules(tree, base.python_minor)
@@ -309,7 +313,6 @@ def smoke(tree: Path, spec: InteractiveSpec, base: BaseSpec) -> None:
             "QT_QPA_PLATFORM": "offscreen",
         }
     )
-    python = tree.parent / BASE_AREA / base.version / "bin" / f"python{base.python_minor}"
     try:
         run([python, "-B", "-c", _SMOKE, *modules], env=env, what=f"importing {spec.release}")
     except CommandError as exc:
@@ -329,12 +332,12 @@ def _top_level_modules(tree: Path, minor: str) -> list[str]:
             names.update(ln.strip() for ln in top.read_text().splitlines() if ln.strip())
             continue
         for line in (info / "RECORD").read_text().splitlines():
-            first = line.split(",", 1)[0].split("/", 1)
-            if len(first) == 2 and not first[0].endswith((".dist-info", ".data")):
-                if first[0] != "..":
-                    names.add(first[0])
-            elif first[0].endswith(".py") and "/" not in line.split(",", 1)[0]:
-                names.add(first[0][: -len(".py")])
+            path = line.split(",", 1)[0]
+            head, sep, _ = path.partition("/")
+            if sep and head != ".." and not head.endswith((".dist-info", ".data")):
+                names.add(head)
+            elif not sep and path.endswith(".py"):
+                names.add(path.removesuffix(".py"))
     return sorted(
         n for n in names if n.isidentifier() and not n.startswith("_") and _present(site, n)
     )
