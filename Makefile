@@ -30,6 +30,10 @@ FROM ?=
 VARIANTS ?=
 REGISTRY ?=
 RELEASE ?=
+# gitlab-ci-local, which runs the CI templates' pipelines in the tests: 4.56.2 is the newest that
+# starts on Node 20 (newer ones need a newer Node)
+GITLAB_CI_LOCAL_VERSION := 4.56.2
+GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
 
 BUILD_ARGS = $(VERSION) $(BUILD_OPTIONS)
 BUILD_OPTIONS = --manifest $(MANIFEST) \
@@ -45,7 +49,7 @@ IMAGE_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(OS),--os $(OS)) $(if $(JAVA),--java $(JAVA)) $(if $(FROM),--from '$(FROM)') \
 	$(if $(VARIANTS),--variants $(VARIANTS)) --dist-dir $(DIST_DIR) --work-dir $(WORK_DIR)
 
-.PHONY: help venv base install manifest images push interactive-lock interactive test test-deps lint bench clean
+.PHONY: help venv base install manifest images push interactive-lock interactive ci-templates test test-deps lint bench clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
@@ -58,6 +62,7 @@ help:
 	@echo "make interactive RELEASE=2025.03 [INTERPRETER=...] [PLATFORM=...] [INDEX_URL=...]"
 	@echo "          build it from its lock on its base (the base first when dist/ lacks it);"
 	@echo "          install with make install TARBALL=dist/acc-py-interactive-….tar.gz"
+	@echo "make ci-templates   regenerate ci-templates/v2/ from versions.yaml (commit the result)"
 	@echo "make manifest   validate versions.yaml and list its bases"
 	@echo "make test       install what the tests need, lint, type-check and run the suite"
 	@echo "make bench      every benchmark against its anchor: build, install, venv, start-up, images"
@@ -104,14 +109,20 @@ interactive-lock: venv
 manifest: venv
 	$(BIN)/acc-py-build manifest --manifest $(MANIFEST)
 
+# the GitLab CI templates that projects include: generated from versions.yaml, committed
+ci-templates: venv
+	$(BIN)/acc-py-build ci-templates --manifest $(MANIFEST)
+
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
 # and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
 # PostgreSQL (the usage collector's backend), a C compiler with the static C library (every
 # build compiles bin/acc-py), for the foreign-host tests openssl (a test CA), Xvfb and
-# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, and for the images buildah,
-# podman, skopeo, mmdebstrap (the test OS image) and docker-registry (a loopback registry).
-test-deps:
-	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
+# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, for the images buildah,
+# podman, skopeo, mmdebstrap (the test OS image) and docker-registry (a loopback registry), and
+# for the CI templates' pipelines rsync and git (gitlab-ci-local's shell executor) and, from
+# npm, gitlab-ci-local itself (under $(VENV)/node).
+test-deps: $(GITLAB_CI_LOCAL)
+	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap rsync git; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	command -v fuse-overlayfs >/dev/null || missing="$$missing fuse-overlayfs uidmap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -125,7 +136,13 @@ test-deps:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+$(GITLAB_CI_LOCAL):
+	@command -v npm >/dev/null || { echo "the CI templates' tests need Node.js and npm (Debian: nodejs npm)"; exit 2; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+	@$(GITLAB_CI_LOCAL) --version >/dev/null
+
 lint: venv
+	$(BIN)/acc-py-build ci-templates --manifest $(MANIFEST) --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src installer recipes tests benchmarks build_base.py
 	$(BIN)/mypy

@@ -1,4 +1,5 @@
-"""Real servers on loopback for the tests: a PEP 503 package index that pip can install from.
+"""Real servers on loopback for the tests: a PyPI-compatible index that pip installs from and
+twine uploads to (pypiserver), git over HTTP as a GitLab serves it, an OCI registry.
 
 Every server listens on 127.0.0.1 only, on a free port, and stops when its context ends or
 after ``lifetime`` seconds at the latest, whichever comes first.
@@ -6,93 +7,172 @@ after ``lifetime`` seconds at the latest, whichever comes first.
 
 from __future__ import annotations
 
-import hashlib
-import html
+import os
 import re
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-_NORMALIZE = re.compile(r"[-_.]+")
-
-
-def normalize(name: str) -> str:
-    return _NORMALIZE.sub("-", name).lower()
-
-
-def _project_of(filename: str) -> str:
-    # wheel: name-version-...; sdist: name-version.tar.gz
-    return normalize(filename.split("-", maxsplit=1)[0])
-
-
-class _IndexHandler(SimpleHTTPRequestHandler):
-    """``/simple/`` and ``/simple/<project>/`` pages (with sha256 fragments), ``/files/<name>``."""
-
-    root: Path
-
-    def log_message(self, format: str, *args: object) -> None:
-        self.server.requests.append(self.path)  # type: ignore[attr-defined]
-
-    def _page(self, body: str) -> None:
-        data = f"<!DOCTYPE html><html><body>\n{body}</body></html>\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        files = sorted(p for p in self.root.iterdir() if p.is_file())
-        parts = [p for p in self.path.split("?")[0].split("/") if p]
-        if parts == ["simple"]:
-            projects = sorted({_project_of(p.name) for p in files})
-            self._page("".join(f'<a href="/simple/{p}/">{p}</a><br>\n' for p in projects))
-        elif len(parts) == 2 and parts[0] == "simple":
-            wanted = normalize(parts[1])
-            links = []
-            for p in files:
-                if _project_of(p.name) == wanted:
-                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-                    name = html.escape(p.name)
-                    links.append(f'<a href="/files/{name}#sha256={digest}">{name}</a><br>\n')
-            if links:
-                self._page("".join(links))
-            else:
-                self.send_error(404)
-        elif len(parts) == 2 and parts[0] == "files" and (self.root / parts[1]).is_file():
-            self.path = "/" + parts[1]
-            super().do_GET()
-        else:
-            self.send_error(404)
+#: pypiserver's log of each request: <LocalRequest: GET http://127.0.0.1:PORT/simple/x/>
+_REQUEST = re.compile(r"<LocalRequest: [A-Z]+ https?://[^/\s]+(/\S*)>")
+#: the credentials that may upload to every test index (pypiserver's -a update)
+INDEX_USER = "acc-py-ci"
+INDEX_PASSWORD = "loopback-only-secret"
 
 
 @dataclass
 class Index:
+    """A running pypiserver: ``url`` is its PEP 503 index, ``upload_url`` what twine uploads to
+    (with ``user``/``password``); files dropped into ``root`` are served at once."""
+
     url: str  # http://127.0.0.1:PORT/simple/
-    root: Path  # drop wheels here; they are served at once
-    requests: list[str]
+    upload_url: str  # http://127.0.0.1:PORT/
+    root: Path
+    log: Path
+    user: str = INDEX_USER
+    password: str = INDEX_PASSWORD
+
+    @property
+    def requests(self) -> list[str]:
+        """The paths asked so far, oldest first (from the server's access log)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return _REQUEST.findall(text)
+
+    def files(self, project: str = "") -> list[str]:
+        """The file names the index holds (of ``project``'s, normalized, when given)."""
+        names = sorted(p.name for p in self.root.iterdir() if p.is_file())
+        if not project:
+            return names
+        want = re.sub(r"[-_.]+", "_", project).lower()
+        return [n for n in names if re.sub(r"[-_.]+", "_", n.split("-")[0]).lower() == want]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            assert proc.poll() is None, f"{what} exited: {log.read_text()[-2000:]}"
+            time.sleep(0.05)
+    raise AssertionError(f"{what} did not answer on {url}")
 
 
 @contextmanager
 def package_index(root: Path, lifetime: float = 3600) -> Iterator[Index]:
-    """Serve the wheels in ``root`` as a PEP 503 index on 127.0.0.1."""
+    """A real PyPI-compatible index serving ``root``: pypiserver (on waitress) on 127.0.0.1,
+    uploads only with ``INDEX_USER``/``INDEX_PASSWORD``, no fallback to PyPI; killed when the
+    context ends or after ``lifetime`` seconds."""
+    import base64
+    import hashlib
+    import sys
+
     root.mkdir(parents=True, exist_ok=True)
-    handler_class = type("Handler", (_IndexHandler,), {"root": root})  # one per server
-    handler = partial(handler_class, directory=str(root))
+    state = root.parent / f"{root.name}.pypiserver"
+    state.mkdir(exist_ok=True)
+    # Apache's {SHA} form, which pypiserver (passlib) checks
+    digest = base64.b64encode(hashlib.sha1(INDEX_PASSWORD.encode()).digest()).decode()
+    (state / "htpasswd").write_text(f"{INDEX_USER}:{{SHA}}{digest}\n")
+    port = free_port()
+    log = state / "access.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", str(port),
+            "-P", str(state / "htpasswd"), "-a", "update", "--disable-fallback",
+            "--backend", "simple-dir", "-v", "--log-stream", "none",
+            "--log-file", str(log), str(root),
+        ],
+        stdout=subprocess.DEVNULL, stderr=(state / "server.err").open("wb"),
+    )  # fmt: skip
+    timer = threading.Timer(lifetime, proc.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/simple/", proc, state / "server.err", "pypiserver")
+        yield Index(f"http://127.0.0.1:{port}/simple/", f"http://127.0.0.1:{port}/", root, log)
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class GitServer:
+    """Git's smart HTTP protocol on 127.0.0.1 (``git http-backend``), as a GitLab instance serves
+    its projects: ``url``/<group>/<project>.git."""
+
+    url: str  # http://127.0.0.1:PORT
+    root: Path  # <root>/<group>/<project>.git are bare repositories
+
+
+class _GitHandler(BaseHTTPRequestHandler):
+    root: Path
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _backend(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": self.client_address[0],
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        out = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        ).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value.strip()))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _backend
+
+
+@contextmanager
+def git_server(root: Path, lifetime: float = 1800) -> Iterator[GitServer]:
+    """Serve the bare repositories under ``root`` over git's smart HTTP on 127.0.0.1 (clones,
+    shallow and partial ones included)."""
+    root.mkdir(parents=True, exist_ok=True)
+    handler = type("GitHandler", (_GitHandler,), {"root": root})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.requests = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     timer = threading.Timer(lifetime, server.shutdown)
     timer.daemon = True
     timer.start()
     try:
-        port = server.server_address[1]
-        yield Index(f"http://127.0.0.1:{port}/simple/", root, server.requests)  # type: ignore[attr-defined]
+        yield GitServer(f"http://127.0.0.1:{server.server_address[1]}", root)
     finally:
         timer.cancel()
         server.shutdown()
@@ -117,10 +197,6 @@ def free_port() -> int:
 def container_registry(root: Path, lifetime: float = 1800) -> Iterator[Registry]:
     """A real OCI registry (Debian's docker-registry, the Distribution project's) on 127.0.0.1,
     storing under ``root``; killed when the context ends or after ``lifetime`` seconds."""
-    import subprocess
-    import time
-    import urllib.request
-
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.yml"
@@ -136,15 +212,7 @@ def container_registry(root: Path, lifetime: float = 1800) -> Iterator[Registry]
     timer.daemon = True
     timer.start()
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (root / "registry.log").read_text()
-                time.sleep(0.05)
-        else:
-            raise AssertionError("docker-registry did not answer on /v2/")
+        _wait_http(f"http://127.0.0.1:{port}/v2/", proc, root / "registry.log", "docker-registry")
         yield Registry(f"127.0.0.1:{port}", root)
     finally:
         timer.cancel()

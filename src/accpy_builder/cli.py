@@ -11,6 +11,7 @@ from accpy_core.cli import command_parser, dispatch, setup_logging
 
 from . import __version__
 from .commands import base as cmd_base
+from .commands import ci_templates as cmd_ci_templates
 from .commands import diff as cmd_diff
 from .commands import interactive as cmd_interactive
 from .commands import interactive_lock as cmd_interactive_lock
@@ -21,6 +22,7 @@ log = logging.getLogger("accpy_builder")
 
 COMMANDS = {
     "base": cmd_base,
+    "ci-templates": cmd_ci_templates,
     "diff": cmd_diff,
     "interactive": cmd_interactive,
     "interactive-lock": cmd_interactive_lock,

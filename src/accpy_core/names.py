@@ -30,6 +30,11 @@ SBOM_NAME = "ACC-PY.cdx.json"
 #: the install root's lock (accpy_core.lock), a directory
 LOCK_NAME = ".lock"
 TARBALL_PREFIX = "acc-py-base"
+#: the site's GitLab CI templates (ci-templates/ of this project, published as that GitLab
+#: project): what `acc-py init-ci` includes and what acc-py-build ci-templates generates
+CI_TEMPLATES_PROJECT = "acc-co/devops/python/acc-py-gitlab-ci-templates"
+CI_TEMPLATES_REF = "v2"
+CI_TEMPLATES_FILE = "v2/python.gitlab-ci.yml"
 #: what an install root holds: bases under base/, the interactive environment's releases at
 #: its top (<root>/2025.03, <root>/pro), each kind in tarballs of its own name
 BASE_KIND = "base"

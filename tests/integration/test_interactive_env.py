@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, TEST_COLLECTOR, build_cache, run_builder
 from servers import Index, package_index
+from wheels import cached, download
 
 from accpy_core.proc import clean_env
 
@@ -51,36 +52,19 @@ IMPORTS = (
 )
 
 
-def _download(dest: Path, *args: str) -> None:
-    subprocess.run(
-        [
-            sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-            *(a for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
-                          "manylinux2014_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64")
-              for a in ("--platform", p)),
-            "--disable-pip-version-check", "-d", str(dest), *args,
-        ],
-        env=clean_env(), check=True, timeout=900,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def wheels() -> Path:
     """The real wheels, downloaded from the package index once (kept in the test cache)."""
-    dest = build_cache() / "interactive-wheels"
     wanted = f"{PACKAGES} {NUMEXPR_OLD} {NUMEXPR_NEW} tabulate toolz numpy==1.24.3"
-    marker = dest / ".complete"
-    if marker.is_file() and marker.read_text() == wanted:
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    constraints = dest / "constraints.txt"
-    constraints.write_text("numpy==1.24.3\nscipy==1.10.1\n")
-    _download(dest, "-c", str(constraints), *PACKAGES, f"numexpr=={NUMEXPR_NEW}", "tabulate",
-              "toolz")  # fmt: skip
-    _download(dest, "--no-deps", f"numexpr=={NUMEXPR_OLD}")
-    marker.write_text(wanted)
-    return dest
+
+    def fetch(dest: Path) -> None:
+        constraints = dest / "constraints.txt"
+        constraints.write_text("numpy==1.24.3\nscipy==1.10.1\n")
+        download(dest, "-c", str(constraints), *PACKAGES, f"numexpr=={NUMEXPR_NEW}", "tabulate",
+                 "toolz")  # fmt: skip
+        download(dest, "--no-deps", f"numexpr=={NUMEXPR_OLD}")
+
+    return cached("interactive-wheels", wanted, fetch)
 
 
 @pytest.fixture(scope="module")
