@@ -317,28 +317,30 @@ def test_pip_install_in_a_run_step_from_ci(
     assert any("accpy-imagedep" in r or "accpy_imagedep" in r for r in site_index.requests)
 
 
-def test_init_ci_jobs_run_in_the_ci_image(images: Images, tmp_path: Path) -> None:
-    """acc-py init-ci, run in the image, writes jobs whose before_script works there."""
-    import yaml
+def test_ci_templates_jobs_start_in_the_ci_image(images: Images, tmp_path: Path) -> None:
+    """The CI templates' job set-up (.acc_py_run_on_acc_py's before_script), run in the ci image
+    as GitLab runs it there: the base checked, a fresh venv of it active."""
+    from gitlab import load_templates
 
     project = tmp_path / "project"
     project.mkdir()
     made = run_in(ref("ci"), "cd /project && acc-py init-ci", "-v", f"{project}:/project")
     assert made.returncode == 0, made.stdout + made.stderr
-    jobs = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
-    job = jobs[f"test:{BASE_VERSION}"]
-    assert job["image"].endswith(f"/acc-py_el9:{BASE_VERSION}")  # the site's name for it
+    job = load_templates()[".acc_py_run_on_acc_py"]
+    assert job["image"] == "${ACC_PY_IMAGE_REGISTRY}/acc-py_el9_ci:${ACC_PY_BASE_IMAGE_TAG}"
+    python = ".".join(sys.version.split(".")[:2])  # the test base's: the interpreter adopted
     script = "\n".join(
         [
             "set -e",
-            f"export CI_PROJECT_DIR=/project ACC_PY_BASE_VERSION={BASE_VERSION}",
+            f"export CI_PROJECT_DIR=/project ACC_PY_BASE_IMAGE_TAG={BASE_VERSION}",
+            f"export PY_VERSION={python}",
             *job["before_script"],
             "python -c 'import sys, numpy; print(sys.prefix)'",
         ]
     )
     proc = run_in(ref("ci"), f"bash -c {shlex.quote(script)}", "-v", f"{project}:/project")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().endswith("/project/venv")
+    assert proc.stdout.strip().endswith("/project/.acc-py-ci/venv")
 
 
 def test_app_exec_runs_an_app_as_appuser(images: Images, site_index: Index, tmp_path: Path) -> None:
