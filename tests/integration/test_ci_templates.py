@@ -268,6 +268,38 @@ def test_a_missing_credential_uploads_nothing(runner: Runner, my_project: Path) 
     assert "ERROR: publish needs TWINE_PASSWORD" in proc.stdout
     assert "Settings > CI/CD > Variables" in proc.stdout
     assert runner.index.files("my-project") == []
+    # and the index itself takes no upload without the password
+    (sdist,) = (my_project / ".gitlab-ci-local" / "artifacts").rglob("my_project-*.tar.gz")
+    assert upload(runner.index, sdist, "not-the-password") == 403
+    assert runner.index.files("my-project") == []
+
+
+def upload(index: Index, path: Path, password: str) -> int:
+    """The HTTP status of a twine-style upload (multipart :action=file_upload) of ``path``."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    boundary = "acc-py-test-boundary"
+    name, version = path.name[: -len(".tar.gz")].rsplit("-", 1)
+    fields = {":action": "file_upload", "name": name, "version": version, "protocol_version": "1"}
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    )
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+    head += f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    body += head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    auth = base64.b64encode(f"{index.user}:{password}".encode()).decode()
+    request = urllib.request.Request(index.upload_url, data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Authorization": f"Basic {auth}",
+    })  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_a_tag_publishes_and_a_fresh_venv_installs_it(
@@ -283,6 +315,9 @@ def test_a_tag_publishes_and_a_fresh_venv_installs_it(
     assert runner.index.files("my-project") == [
         "my_project-0.1.0-py3-none-any.whl", "my_project-0.1.0.tar.gz",
     ]  # fmt: skip
+    # the same upload again, with the password: the index refuses to overwrite a release
+    (sdist,) = (my_project / ".gitlab-ci-local" / "artifacts").rglob("my_project-*.tar.gz")
+    assert upload(runner.index, sdist, runner.index.password) == 409
     for version in PYTHONS:
         body = (
             f"cd {tmp_path} && acc-py venv ./venv-{version} >/dev/null && "
