@@ -49,7 +49,8 @@ def current(manifest: Manifest) -> list[BaseSpec]:
     return sorted(bases, key=lambda b: version_key(b.version))
 
 
-def values(manifest: Manifest, source: str) -> dict[str, str]:
+def values(manifest: Manifest) -> dict[str, str]:
+    """The tokens of every source but ``@HEADER@`` (see :func:`generate`)."""
     bases = current(manifest)
     pro = next((b for b in bases if b.status == PRO), bases[-1])
     cases = []
@@ -63,10 +64,6 @@ def values(manifest: Manifest, source: str) -> dict[str, str]:
     listed = ", ".join(f"{b.version} ({b.status})" for b in manifest.bases)
     images = manifest.site.images
     return {
-        "HEADER": (
-            f"# Acc-Py GitLab CI templates, {CI_TEMPLATES_REF}: {CI_TEMPLATES_PROJECT}.\n"
-            f"# GENERATED from versions.yaml and {source} by `make ci-templates`: do not edit."
-        ),
         "TEMPLATES_PROJECT": CI_TEMPLATES_PROJECT,
         "TEMPLATES_REF": CI_TEMPLATES_REF,
         "TEMPLATES_FILE": CI_TEMPLATES_FILE,
@@ -84,11 +81,16 @@ def values(manifest: Manifest, source: str) -> dict[str, str]:
 
 def generate(manifest: Manifest, templates: Path) -> list[Generated]:
     """Every template, rendered from its source under ``templates`` for ``manifest``."""
+    common = values(manifest)
     out = []
     for path, source in SOURCES.items():
+        header = (
+            f"# Acc-Py GitLab CI templates, {CI_TEMPLATES_REF}: {CI_TEMPLATES_PROJECT}.\n"
+            f"# GENERATED from versions.yaml and ci-templates/{source} by `make ci-templates`: "
+            "do not edit."
+        )
         text = (templates / source).read_text(encoding="utf-8")
-        rendered = inject.render(text, values(manifest, f"ci-templates/{source}"), source)
-        out.append(Generated(path, rendered))
+        out.append(Generated(path, inject.render(text, {**common, "HEADER": header}, source)))
     return out
 
 
