@@ -172,7 +172,8 @@ def make_base(work: Path, index_url: str, *extra: str) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="session")
 def site_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
-    """The site's package index, for the whole session: a PEP 503 index on 127.0.0.1."""
+    """The site's package index, for the whole session: pypiserver on 127.0.0.1, which takes
+    uploads with the password (servers.package_index)."""
     with package_index(tmp_path_factory.mktemp("site-index")) as index:
         yield index
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from accpy_core.proc import clean_env
@@ -29,7 +30,7 @@ def download(dest: Path, *args: str, python: str = "3.11") -> None:
     )  # fmt: skip
 
 
-def cached(name: str, wanted: str, fetch: object) -> Path:
+def cached(name: str, wanted: str, fetch: Callable[[Path], None]) -> Path:
     """``build_cache()/name``, filled by ``fetch(dest)`` unless it already holds ``wanted``."""
     from conftest import build_cache
 
@@ -38,6 +39,6 @@ def cached(name: str, wanted: str, fetch: object) -> Path:
     if marker.is_file() and marker.read_text() == wanted:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
-    fetch(dest)  # type: ignore[operator]
+    fetch(dest)
     marker.write_text(wanted)
     return dest
