@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 #: pypiserver's log of each request: <LocalRequest: GET http://127.0.0.1:PORT/simple/x/>
 _REQUEST = re.compile(r"<LocalRequest: [A-Z]+ https?://[^/\s]+(/\S*)>")
 #: the credentials that may upload to every test index (pypiserver's -a update)
@@ -50,8 +52,8 @@ class Index:
         names = sorted(p.name for p in self.root.iterdir() if p.is_file())
         if not project:
             return names
-        want = re.sub(r"[-_.]+", "_", project).lower()
-        return [n for n in names if re.sub(r"[-_.]+", "_", n.split("-")[0]).lower() == want]
+        want = canonicalize_name(project)
+        return [n for n in names if canonicalize_name(n.split("-")[0]) == want]
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:

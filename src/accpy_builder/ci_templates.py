@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accpy_core.errors import ManifestError
+from accpy_core.images import repository
 from accpy_core.names import CI_TEMPLATES_FILE, CI_TEMPLATES_PROJECT, CI_TEMPLATES_REF
 from accpy_core.versions import PRO, SUPPORTED, version_key
 from accpy_manifest.model import BaseSpec, Manifest
@@ -28,6 +29,9 @@ SOURCES = {
 #: the oldest platform a native wheel may need: what every operational base runs
 FLOOR = "manylinux2014_x86_64"
 DEFAULT_REGISTRY = "registry.cern.ch/acc-py"
+#: the images the jobs run in: <registry>/acc-py_<os>_ci (the registry is a CI variable)
+CI_OS = "el9"
+CI_VARIANT = "ci"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ def values(manifest: Manifest) -> dict[str, str]:
         "PRO_VERSION": pro.version,
         "PRO_PYTHON": pro.python_minor,
         "REGISTRY": images.registry if images else DEFAULT_REGISTRY,
+        "CI_IMAGE": repository("", CI_OS, CI_VARIANT),
         "INSTALL_ROOT": manifest.site.install_root,
         "UPLOAD_URL": upload_url(manifest.site.index_url),
         "FLOOR": FLOOR,
