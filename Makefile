@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 MYPY37 := $(VENV)/mypy37/bin/mypy
 SHIPPED := -p accpy_core -p acc_py_install -p acc_py
 ENTRYPOINT := src/accpy_images/files/entrypoint.py
+# the CI templates' jobs helper: runs on the Python of the jobs' base
+CI_HELPER := ci-templates/src/acc_py_ci.py
 RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py
 
 VERSION ?= 2023.06
@@ -17,6 +19,8 @@ PBS_MIRROR ?=
 PLATFORM ?=
 INDEX_URL ?=
 USAGE_COLLECTOR ?=
+# the site's CA certificates (PEM files, space-separated), instead of versions.yaml's
+SITE_CA ?=
 CACHE_DIR ?=
 WORK_DIR ?= build
 DIST_DIR ?= dist
@@ -42,6 +46,7 @@ BUILD_OPTIONS = --manifest $(MANIFEST) \
 	$(if $(PLATFORM),--platform $(PLATFORM)) \
 	$(if $(INDEX_URL),--index-url '$(INDEX_URL)') \
 	$(if $(USAGE_COLLECTOR),--usage-collector $(USAGE_COLLECTOR)) \
+	$(foreach ca,$(SITE_CA),--site-ca $(ca)) \
 	$(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	--work-dir $(WORK_DIR) --dist-dir $(DIST_DIR)
 
@@ -49,11 +54,12 @@ IMAGE_ARGS = $(VERSION) --manifest $(MANIFEST) \
 	$(if $(OS),--os $(OS)) $(if $(JAVA),--java $(JAVA)) $(if $(FROM),--from '$(FROM)') \
 	$(if $(VARIANTS),--variants $(VARIANTS)) --dist-dir $(DIST_DIR) --work-dir $(WORK_DIR)
 
-.PHONY: help venv base install manifest images push interactive-lock interactive ci-templates test test-deps lint bench clean
+.PHONY: help venv base install manifest images push interactive-lock interactive ci-templates \
+	ci-templates-lock check test test-deps lint bench docs clean
 
 help:
 	@echo "make base VERSION=2023.06 [INTERPRETER=auto|PREFIX] [PBS_MIRROR=URL] [PLATFORM=TAG|auto]"
-	@echo "          [INDEX_URL=URL] [USAGE_COLLECTOR=HOST:PORT] [CACHE_DIR=DIR]"
+	@echo "          [INDEX_URL=URL] [SITE_CA=PEM] [USAGE_COLLECTOR=HOST:PORT] [CACHE_DIR=DIR]"
 	@echo "make install TARBALL=dist/acc-py-base-….tar.gz [ROOT=/acc/local/share/python/acc-py] [INSTALL_ARGS=--pro]"
 	@echo "make images VERSION=2023.06 [VARIANTS=base,ci,...] [JAVA=openjdk17] [OS=el9] [FROM=REF]"
 	@echo "          (builds the base first when dist/ lacks it, with make base's options)"
@@ -62,10 +68,13 @@ help:
 	@echo "make interactive RELEASE=2025.03 [INTERPRETER=...] [PLATFORM=...] [INDEX_URL=...]"
 	@echo "          build it from its lock on its base (the base first when dist/ lacks it);"
 	@echo "          install with make install TARBALL=dist/acc-py-interactive-….tar.gz"
-	@echo "make ci-templates   regenerate ci-templates/v2/ from versions.yaml (commit the result)"
+	@echo "make ci-templates   regenerate ci-templates/ from versions.yaml (commit the result)"
+	@echo "make ci-templates-lock   re-lock the CI jobs' tools (ci-templates/src/tools.lock), then regenerate"
 	@echo "make manifest   validate versions.yaml and list its bases"
-	@echo "make test       install what the tests need, lint, type-check and run the suite"
-	@echo "make bench      every benchmark against its anchor: build, install, venv, start-up, images"
+	@echo "make check      lint, type-check and the unit tier: after every edit (no network)"
+	@echo "make test       install what the tests need, lint, type-check and run the whole suite"
+	@echo "make bench      every benchmark against its anchor: benchmarks/results/*.json, its docs page"
+	@echo "make docs       the documentation (docs/): generated pages, then the site in build/site"
 	@echo "make clean      remove build/ and dist/ (the download cache stays)"
 
 venv: $(VENV)/.installed
@@ -113,6 +122,11 @@ manifest: venv
 ci-templates: venv
 	$(BIN)/acc-py-build ci-templates --manifest $(MANIFEST)
 
+# the CI jobs' tools, resolved for every base's Python with the hashes of their wheels
+ci-templates-lock: venv
+	$(BIN)/acc-py-build ci-templates --manifest $(MANIFEST) --lock-tools \
+		$(if $(INDEX_URL),--index-url '$(INDEX_URL)') $(foreach ca,$(SITE_CA),--site-ca $(ca))
+
 # What the tests use from Debian: the shells setup.sh is sourced from (a fresh machine lacks zsh
 # and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
 # PostgreSQL (the usage collector's backend), a C compiler with the static C library (every
@@ -124,6 +138,7 @@ ci-templates: venv
 test-deps: $(GITLAB_CI_LOCAL)
 	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap rsync git; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v fuse-overlayfs >/dev/null || missing="$$missing fuse-overlayfs uidmap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
@@ -143,8 +158,10 @@ $(GITLAB_CI_LOCAL):
 
 lint: venv
 	$(BIN)/acc-py-build ci-templates --manifest $(MANIFEST) --check
+	$(BIN)/python docs/generate.py --check
+	$(BIN)/mkdocs build --quiet --strict
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src installer recipes tests benchmarks build_base.py
+	$(BIN)/ruff format --check src installer recipes tests benchmarks build_base.py ci-templates docs
 	$(BIN)/mypy
 	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
 		--ignore-missing-imports $(SHIPPED)
@@ -157,9 +174,25 @@ lint: venv
 	$(BIN)/ruff format --check --target-version py37 $(RENDERED) $(ENTRYPOINT)
 	MYPYPATH=src:installer $(MYPY37) --config-file "" --python-version 3.7 --strict \
 		$(RENDERED) $(ENTRYPOINT)
+	$(MYPY37) --config-file "" --python-version 3.7 --strict --ignore-missing-imports $(CI_HELPER)
 
-test: venv test-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# pytest's workers (pytest-xdist): one per core, each test module on one worker; a test that
+# runs longer than PYTEST_TIMEOUT seconds fails, naming itself
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST_TIMEOUT ?= 1800
+PYTEST_RUN = $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --timeout $(PYTEST_TIMEOUT)
+
+# the developer's loop: what runs after every edit (lint, types, the unit tier; no network). A
+# unit test that runs on every local Python runs here on the oldest and the newest; make test
+# runs it on the ones between (tests/conftest.py: every_python)
+check: venv lint
+	$(PYTEST_RUN) tests/unit -q -m "not between_pythons" $(PYTEST_ARGS)
+
+# the whole suite: check first (it fails fast), then the integration tier and the unit tests on
+# the Pythons between, with the 25 slowest tests at the end
+test: check test-deps
+	$(PYTEST_RUN) tests/integration tests/unit -m "not unit or between_pythons" \
+		--durations 25 $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/bench_build.py --version $(VERSION)
@@ -169,6 +202,13 @@ bench: venv
 	$(BIN)/python benchmarks/bench_failures.py
 	$(BIN)/python benchmarks/bench_images.py
 	$(BIN)/python benchmarks/bench_interactive.py
+	@# the page of figures, from the results files just written (benchmarks/results/*.json)
+	$(BIN)/python docs/generate.py
+
+# the documentation: its generated pages (docs/generate.py), then the site, build/site
+docs: venv
+	$(BIN)/python docs/generate.py
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf build dist

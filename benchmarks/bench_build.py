@@ -7,20 +7,17 @@ relocation, bytecode, every check, metadata and a second (zstd) archive.
 
 Both start from the same python-build-standalone-layout archive, served from a ``file://``
 mirror that this script makes from a CPython on this machine (GitHub is not reachable here).
-Reports the median of ``--runs`` runs of each and their ratio. Goal: ratio <= 2.
+Reports the median of ``--runs`` runs of each (interleaved) and their ratio. Goal: ratio <= 1.3.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -32,20 +29,17 @@ from pbs_mirror import make_pbs_mirror  # noqa: E402
 from accpy_manifest import get_base, load_manifest  # noqa: E402
 
 sys.path.insert(0, str(PROJECT / "tests" / "integration"))
+from _results import Results, add_results_argument, clock  # noqa: E402
 from test_build_pbs import patched_manifest  # noqa: E402
 
-
-def timed(cmd: list[str], **kwargs: object) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
-    return time.perf_counter() - start
+GOAL = 1.3  # make base / the bare pipeline
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default="2023.06", help="base version (default 2023.06)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each pipeline (default 3)")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_results_argument(parser)
     args = parser.parse_args()
 
     base = get_base(load_manifest(PROJECT / "versions.yaml"), args.version)
@@ -81,12 +75,11 @@ def main() -> int:
         reqs.write_text("".join(p.requirement() + "\n" for p in base.packages))
         archive = mirror / asset.tag / asset.asset
 
-        def bare() -> float:
+        def bare() -> None:
             work = tmp / "bare"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
             env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
-            start = time.perf_counter()
             subprocess.run(["tar", "xzf", str(archive), "-C", str(work)], check=True)
             subprocess.run(
                 [
@@ -114,32 +107,30 @@ def main() -> int:
             subprocess.run(
                 ["tar", "czf", str(tmp / "bare.tar.gz"), "-C", str(work), "python"], check=True
             )
-            return time.perf_counter() - start
 
         ours: list[float] = []
         theirs: list[float] = []
         for i in range(args.runs):
-            ours.append(timed(make_base))
-            theirs.append(bare())
+            ours.append(clock(subprocess.run, make_base, check=True, capture_output=True))
+            theirs.append(clock(bare))
             print(
                 f"run {i + 1}: make base {ours[-1]:.1f} s, bare pipeline {theirs[-1]:.1f} s",
                 flush=True,
             )
 
-    med_ours, med_bare = statistics.median(ours), statistics.median(theirs)
-    ratio = med_ours / med_bare
-    print()
-    print(f"{'':24}{'median':>10}   runs")
-    for label, times, med in (
-        ("make base (warm cache)", ours, med_ours),
-        ("bare pipeline", theirs, med_bare),
-    ):
-        print(f"{label:24}{med:>9.1f}s   {', '.join(f'{t:.1f}' for t in times)}")
-    print(f"ratio: {ratio:.2f}x (goal <= 2.0x)  [CPython {prefix.name}, {os.cpu_count()} CPUs]")
-    if args.json:
-        args.json.write_text(
-            json.dumps({"make_base": ours, "bare": theirs, "ratio": ratio}, indent=2) + "\n"
-        )
+    results = Results("bench_build", "make base against the bare pipeline", __doc__)
+    ratio = results.compare(
+        f"base {args.version}, warm cache, median of {args.runs}",
+        ("make base (warm cache)", ours),
+        ("bare pipeline", theirs),
+        digits=1,
+        goal=GOAL,
+    )
+    results.summary(
+        f"make base takes {ratio:.2f}x the bare pipeline (goal <= {GOAL:g}x), on CPython "
+        f"{prefix.name} from a file:// mirror"
+    )
+    results.write(args.results)
     return 0
 
 

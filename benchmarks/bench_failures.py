@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _results import Results, add_results_argument, median, ratio, runs, verdict
 
 PROJECT = Path(__file__).resolve().parent.parent
 CACHE = PROJECT / ".cache" / "test-wheels"
@@ -55,6 +56,7 @@ def timed(args: list[str], work: Path, cache: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    add_results_argument(parser)
     args = parser.parse_args()
     refused = ["--interpreter", sys.base_prefix, "--platform", "manylinux_2_28_x86_64"]
     # name -> (arguments, goal in seconds, whether the warm wheel cache is used)
@@ -65,7 +67,7 @@ def main() -> int:
         "default source, GitHub unreachable": (list, 15.0, False),
         "manylinux_2_28 refused by the checks": (lambda: refused, 120.0, True),
     }  # fmt: skip
-    print(f"acc-py-build refusals, {args.runs} runs each, medians:")
+    rows = []
     ok = True
     for name, (make_args, goal, warm) in cases.items():
         times = []
@@ -73,11 +75,17 @@ def main() -> int:
             with tempfile.TemporaryDirectory(prefix="bench-fail-") as tmp:
                 work = Path(tmp)
                 times.append(timed(make_args(), work, CACHE if warm else work / "cache"))
-        median = statistics.median(times)
-        ok &= median <= goal
-        runs = ", ".join(f"{t:.2f}" for t in times)
-        print(f"  {name:40} {median:7.2f} s  (goal <= {goal:g} s; runs {runs})")
-    print(f"goals: {'met' if ok else 'NOT met'}")
+        med = median(times)
+        ok &= med <= goal
+        rows.append([name, f"{med:.2f} s", f"{goal:g} s", f"{ratio(med, goal):.2f}x", runs(times)])
+    results = Results("bench_failures", "How fast the builder says no", __doc__)
+    results.table(
+        f"acc-py-build base 2023.06 refusing, median of {args.runs} runs each",
+        ["case", "median", "goal (at most)", "median / goal", "runs (s)"],
+        rows,
+    )
+    results.summary(f"every refusal within its goal: {verdict(ok)}")
+    results.write(args.results)
     return 0
 
 

@@ -19,24 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "installer")]
 
+from _results import Results, add_results_argument, clock, ratio, verdict  # noqa: E402
+
 from accpy_core.images import VARIANT_NAMES  # noqa: E402
+from accpy_images import engine  # noqa: E402
 from accpy_images.build import build_variant, prepare  # noqa: E402
 from accpy_images.containerfile import render  # noqa: E402
-from accpy_images.plan import ImagePlan, find_base, make_plan  # noqa: E402
+from accpy_images.plan import ImagePlan, VariantPlan, find_base, make_plan  # noqa: E402
 from accpy_manifest import load_manifest  # noqa: E402
 
 VERSION = "2023.06"
 OS = "debian12"
+GOAL_TIME = 0.5  # layered / separate
+GOAL_DISK = 1.5  # all six on disk / the largest
 
 
 def sh(*cmd: str) -> str:
@@ -44,19 +47,18 @@ def sh(*cmd: str) -> str:
 
 
 def os_image() -> str:
-    tar = PROJECT / ".cache" / "test-wheels" / "images" / "debian12-minbase.tar"
+    tar = PROJECT / ".cache" / "test-wheels" / "images" / "debian12-minbase-plain.tar"
     if not tar.exists():
         tar.parent.mkdir(parents=True, exist_ok=True)
-        sh("mmdebstrap", "--variant=minbase", "--format=tar", "--include=ca-certificates",
-           "bookworm", str(tar))  # fmt: skip
+        sh("mmdebstrap", "--variant=minbase", "--format=tar", "bookworm", str(tar))
     ref = "localhost/acc-py-bench/debian12:minbase"
-    sh("podman", "import", str(tar), ref)
+    engine.import_tarball(tar, ref)
     return ref
 
 
 def layered(args: argparse.Namespace, from_ref: str) -> float:
-    start = time.perf_counter()
-    subprocess.run(
+    return clock(
+        subprocess.run,
         [
             sys.executable, "-m", "accpy_images.cli", "-q", "build", VERSION, "--os", OS,
             "--from", from_ref, "--dist-dir", str(args.dist), "--work-dir", str(args.work),
@@ -64,12 +66,11 @@ def layered(args: argparse.Namespace, from_ref: str) -> float:
         ],
         check=True, cwd=PROJECT, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    return time.perf_counter() - start
 
 
 def flattened(plan: ImagePlan, variant: str) -> str:
     """The chain of ``variant`` from the OS image as one Containerfile (one FROM)."""
-    chain = []
+    chain: list[VariantPlan] = []
     v: str | None = variant
     while v is not None:
         chain.insert(0, plan.variant(v))
@@ -95,16 +96,17 @@ def separate(plan: ImagePlan) -> float:
     prepare(alone)
     for v in plan.variants:
         (alone.context / f"Containerfile.{v.variant}").write_text(flattened(plan, v.variant))
-    start = time.perf_counter()
-    for v in alone.variants:
-        build_variant(alone, v, archive=False)
-    return time.perf_counter() - start
+
+    def build_all() -> None:
+        for v in alone.variants:
+            build_variant(alone, v, archive=False)
+
+    return clock(build_all)
 
 
 def layer_sizes() -> dict[str, int]:
-    info = json.loads(sh("podman", "info", "--format", "json"))
-    store = info["store"]
-    path = Path(store["graphRoot"]) / f"{store['graphDriverName']}-layers" / "layers.json"
+    store = engine.store()
+    path = Path(store.root) / f"{store.driver}-layers" / "layers.json"
     return {
         layer["diff-digest"]: int(layer.get("diff-size", 0))
         for layer in json.loads(path.read_text())
@@ -124,12 +126,48 @@ def sizes(plan: ImagePlan) -> tuple[dict[str, int], int]:
     return per, sum(known[d] for d in every)
 
 
+def report(
+    ours: list[float], alone: list[float], per: dict[str, int], total: int
+) -> tuple[Results, bool]:
+    """The figures: the times of both sides, each image's size and all six on disk; whether
+    both goals are met."""
+    largest = max(per.values())
+    results = Results("bench_images", "The six image variants: layered against separate", __doc__)
+    time_ratio = results.compare(
+        f"all six variants of {VERSION} on {OS}, warm cache, median of {len(ours)}",
+        ("layered (acc-py-images build)", ours),
+        ("each on its own from the OS", alone),
+        digits=1,
+        goal=GOAL_TIME,
+    )
+    disk = ratio(total, largest)
+    copies = ratio(sum(per.values()), largest)
+    results.table(
+        "image sizes (uncompressed, containers-storage)",
+        ["image", "size", "/ the largest"],
+        [
+            *([variant, f"{size / 2**20:.0f} MB", f"{ratio(size, largest):.2f}x"]
+              for variant, size in per.items()),
+            ["all six on disk", f"{total / 2**20:.0f} MB", f"{disk:.2f}x"],
+            ["six separate copies", f"{sum(per.values()) / 2**20:.0f} MB", f"{copies:.2f}x"],
+        ],
+    )  # fmt: skip
+    results.figures["sizes_bytes"] = {**per, "all six on disk": total}
+    met = time_ratio <= GOAL_TIME and disk <= GOAL_DISK
+    results.summary(
+        f"layered takes {time_ratio:.2f}x separate (goal <= {GOAL_TIME:g}x); all six on disk "
+        f"are {disk:.2f}x the largest (goal <= {GOAL_DISK:g}x): {verdict(met)}"
+    )
+    return results, met
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=PROJECT / "dist")
     parser.add_argument("--work", type=Path, default=PROJECT / "build")
     parser.add_argument("--from", dest="from_ref")
     parser.add_argument("--runs", type=int, default=1)
+    add_results_argument(parser)
     args = parser.parse_args()
     args.dist = args.dist.resolve()
     base = find_base(args.dist, VERSION)
@@ -155,24 +193,13 @@ def main() -> int:
         ours.append(layered(args, from_ref))
         alone.append(separate(plan))
         print(f"run {i + 1}: layered {ours[-1]:.1f} s, separate {alone[-1]:.1f} s", flush=True)
-    per, total = sizes(plan)
-    largest = max(per.values())
-    a, b = statistics.median(ours), statistics.median(alone)
-    print(f"\nall six variants of {VERSION} on {OS}, warm cache, median of {args.runs}:")
-    print(f"  layered (acc-py-images build)   {a:8.1f} s")
-    print(f"  each on its own from the OS     {b:8.1f} s")
-    print(f"  ratio                           {a / b:8.2f}x   (goal <= 0.5x)")
-    print("\nimage sizes (uncompressed, containers-storage):")
-    for variant, size in per.items():
-        print(f"  {variant:14} {size / 2**20:8.0f} MB")
-    copies = sum(per.values()) / largest
-    print(f"  all six on disk {total / 2**20:7.0f} MB = {total / largest:.2f}x the largest")
-    print(f"  (goal <= 1.5x; six separate copies would be {copies:.2f}x)")
+    results, met = report(ours, alone, *sizes(plan))
+    results.write(args.results)
     for variant in VARIANT_NAMES:
         for tag in plan.variant(variant).tags:
             subprocess.run(["buildah", "rmi", f"localhost/acc-py-bench/alone-{variant}:{tag}"],
                            capture_output=True, check=False)  # fmt: skip
-    return 0 if a / b <= 0.5 and total / largest <= 1.5 else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -16,16 +16,16 @@ switch. Every timed run starts after an untimed sync. Goal: at most 1.3x tar xf.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _results import Results, add_results_argument, clock
+
 PROJECT = Path(__file__).resolve().parent.parent
+GOAL = 1.3  # acc-py-install install / tar xf
 
 
 def find_tarball() -> Path:
@@ -41,10 +41,7 @@ def find_tarball() -> Path:
 
 
 def timed(cmd: list[str]) -> float:
-    os.sync()  # untimed: what the previous run left to write back does not land in this one
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return clock(subprocess.run, cmd, check=True, stdout=subprocess.DEVNULL, sync=True)
 
 
 def main() -> int:
@@ -52,6 +49,7 @@ def main() -> int:
     parser.add_argument("--tarball", type=Path)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="where to install (default: a temp dir)")
+    add_results_argument(parser)
     args = parser.parse_args()
     tarball = (args.tarball or find_tarball()).resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-install-", dir=args.dir))
@@ -68,15 +66,18 @@ def main() -> int:
             shutil.rmtree(work / f"r-{i}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    t, a = statistics.median(tar_times), statistics.median(install_times)
-
-    def runs(xs: list[float]) -> str:
-        return ", ".join(f"{x:.2f}" for x in xs)
-
-    print(f"tarball: {tarball.name} ({tarball.stat().st_size / 2**20:.0f} MiB)")
-    print(f"tar xf:                 median {t:6.2f} s  ({runs(tar_times)})")
-    print(f"acc-py-install install: median {a:6.2f} s  ({runs(install_times)})")
-    print(f"ratio: {a / t:.2f}x (goal <= 1.3x, verification included)")
+    results = Results("bench_install", "acc-py-install install against tar xf", __doc__)
+    ratio = results.compare(
+        f"{tarball.name} ({tarball.stat().st_size / 2**20:.0f} MiB), median of {args.runs}",
+        ("acc-py-install install", install_times),
+        ("tar xf", tar_times),
+        goal=GOAL,
+    )
+    results.summary(
+        f"acc-py-install install takes {ratio:.2f}x tar xf of the same tarball "
+        f"(goal <= {GOAL:g}x), verification and durability included"
+    )
+    results.write(args.results)
     return 0
 
 

@@ -11,6 +11,8 @@ version symlink, as consoles start it), interleaved, ``--runs`` times per mode, 
     process on its tree (exec of the interpreter by its physical path), still without the hook;
   - ``opted out``: ACC_PY_NO_USAGE_LOG=1 (the hook pins the process to its tree and returns);
   - ``on, collector up`` / ``on, collector down``: a datagram to a listening / closed port;
+  - ``on, host name``: the collector named ``localhost:PORT``, its address read from the file
+    that ``acc-py-install resolve-collector`` wrote beside the trees (one open, no DNS);
   - ``venv, bare interpreter`` / ``venv, on``: a venv's python, made by ``python -m venv`` from
     the bare interpreter, and by ``acc-py venv`` from the installed base (the launcher, then the
     hook's pin of base_prefix and sys.path through the version symlink, then the datagram).
@@ -34,7 +36,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,11 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT / "src"), str(PROJECT / "tests")]
 
+from _results import Results, add_results_argument, median, ratio, verdict  # noqa: E402
 from conftest import make_base  # noqa: E402
+
+ADDED_MS, EXTRA_CALLS = 1.0, 3  # the hook's budget over the bare interpreter
+STORED_PER_S = 20_000  # the collector's goal, and zero loss at 5,000/s
 
 RECORD = {
     "v": 1, "time": 1.7e9, "user": "alice", "uid": 1000, "host": "pc1", "pid": 0,
@@ -110,6 +115,9 @@ def startup(root: Path, bare_root: Path, runs: int, work: Path) -> dict[str, obj
     subprocess.run([str(base / "bin" / "acc-py"), "venv", str(work / "venv-on")], env=env,
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     up = {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{port}"}
+    named = f"localhost:{port}"  # resolved now, into <root>/base/.usage-collector
+    subprocess.run([sys.executable, "-m", "acc_py_install", "-q", "resolve-collector", named,
+                    "--root", str(root)], check=True)  # fmt: skip
     modes = {
         "bare interpreter": (interpreter, env),
         "launcher, no hook": (bare_root / "base" / "2023.06" / "bin" / "python3", env),
@@ -117,6 +125,7 @@ def startup(root: Path, bare_root: Path, runs: int, work: Path) -> dict[str, obj
         "on, collector up": (base / "bin" / "python3", up),
         "on, collector down": (base / "bin" / "python3",
                                {**env, "ACC_PY_USAGE_COLLECTOR": f"127.0.0.1:{down}"}),
+        "on, host name": (base / "bin" / "python3", {**env, "ACC_PY_USAGE_COLLECTOR": named}),
         "venv, bare interpreter": (work / "venv-bare" / "bin" / "python", env),
         "venv, on": (work / "venv-on" / "bin" / "python", up),
     }  # fmt: skip
@@ -134,8 +143,8 @@ def startup(root: Path, bare_root: Path, runs: int, work: Path) -> dict[str, obj
             cpu[mode].append(usage.ru_utime + usage.ru_stime)
             assert os.waitstatus_to_exitcode(status) == 0
     stats_line = stop(proc, log)
-    medians = {m: statistics.median(v) * 1000 for m, v in times.items()}
-    cpu_medians = {m: statistics.median(v) * 1000 for m, v in cpu.items()}
+    medians = {m: median(v) * 1000 for m, v in times.items()}
+    cpu_medians = {m: median(v) * 1000 for m, v in cpu.items()}
     calls = {}
     if shutil.which("strace"):
         calls = {m: file_calls(exe, e) for m, (exe, e) in modes.items()}
@@ -193,6 +202,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200, help="starts per mode (default 200)")
     parser.add_argument("--burst", type=int, default=100_000, help="datagrams in the burst")
     parser.add_argument("--paced", type=float, default=5.0, help="seconds at 5,000/s")
+    add_results_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-usage-") as tmp:
         work = Path(tmp)
@@ -216,32 +226,69 @@ def main() -> int:
     med: dict[str, float] = s["median_ms"]  # type: ignore[assignment]
     cpu: dict[str, float] = s["cpu_ms"]  # type: ignore[assignment]
     calls: dict[str, int] = s["file_calls"]  # type: ignore[assignment]
-    print(f"start-up, python -c pass, median of {args.runs} runs each (interleaved):")
-    print("  mode                    wall ms  (vs bare)   CPU ms  (vs bare)  file calls (vs bare)")
+    results = Results("bench_usage", "The usage logging: start-up cost and collector rate", __doc__)
+    rows = []
     for mode, ms in med.items():
         ref = "venv, bare interpreter" if mode.startswith("venv") else "bare interpreter"
         c = cpu[mode]
-        extra = f"{calls[mode]:4d} ({calls[mode] - calls[ref]:+3d})" if calls else ""
-        print(f"  {mode:22s} {ms:7.2f}  ({ms - med[ref]:+5.2f})   {c:6.2f}  ({c - cpu[ref]:+5.2f})"
-              f"   {extra}")  # fmt: skip
-    bare_ms, venv_ms = med["bare interpreter"], med["venv, bare interpreter"]
-    print(
-        f"  of which the launcher: {med['launcher, no hook'] - bare_ms:+.2f} ms; the hook "
-        f"(pin + datagram): {med['on, collector up'] - med['launcher, no hook']:+.2f} ms"
+        extra = [f"{calls[mode]}", f"{calls[mode] - calls[ref]:+d}"] if calls else ["", ""]
+        rows.append([mode, f"{ms:.2f}", f"{ms - med[ref]:+.2f}", f"{ratio(ms, med[ref]):.3f}x",
+                     f"{c:.2f}", f"{c - cpu[ref]:+.2f}", *extra])  # fmt: skip
+    results.table(
+        f"start-up, python -c pass, median of {args.runs} runs each (interleaved)",
+        ["mode", "wall ms", "vs bare", "/ bare", "CPU ms", "vs bare", "file calls", "vs bare"],
+        rows,
     )
-    print(
-        f"  ratio base on/bare: {med['on, collector up'] / bare_ms:.3f}, venv on/bare: "
-        f"{med['venv, on'] / venv_ms:.3f} (goal: <= 1 ms added, <= 3 extra file calls)"
+    bare_ms, venv_ms = med["bare interpreter"], med["venv, bare interpreter"]
+    launcher = med["launcher, no hook"]
+    added = max(med["on, collector up"] - bare_ms, med["venv, on"] - venv_ms)
+    met = added <= ADDED_MS
+    counted = " (file-system calls not counted: no strace)"
+    if calls:
+        extra_calls = max(calls["on, collector up"] - calls["bare interpreter"],
+                          calls["venv, on"] - calls["venv, bare interpreter"])  # fmt: skip
+        met &= extra_calls <= EXTRA_CALLS
+        counted = f" and {extra_calls:+d} file-system calls"
+    results.summary(
+        f"the hook (with the launcher and the pin) adds {added:+.2f} ms{counted} over the bare "
+        f"interpreter (goal <= {ADDED_MS:g} ms, <= {EXTRA_CALLS} calls): {verdict(met)}"
+    )
+    results.summary(
+        f"of which the launcher: {launcher - bare_ms:+.2f} ms; the hook (pin + datagram): "
+        f"{med['on, collector up'] - launcher:+.2f} ms, by host name: "
+        f"{med['on, host name'] - launcher:+.2f} ms"
+    )
+    results.summary(
+        f"ratio base on / bare: {ratio(med['on, collector up'], bare_ms):.3f}x, venv on / bare: "
+        f"{ratio(med['venv, on'], venv_ms):.3f}x"
     )
     print(f"  collector during the start-up runs: {s['collector']}")
-    print(f"collector (SQLite, loopback): burst of {t['burst']} sent at "
-          f"{t['burst_send_rate']:,.0f}/s, {t['burst_stored']} stored, "
-          f"{t['stored_per_s']:,.0f} datagrams/s stored (goal >= 20,000)")  # fmt: skip
-    print(f"  {t['burst_collector']}")
-    for rate, sent, stored, line in t["paced"]:  # type: ignore[attr-defined]
-        print(f"  paced {rate:,}/s for {args.paced:g} s: sent {sent}, stored {stored}, "
-              f"lost {sent - stored}" + (" (goal 0)" if rate == 5000 else ""))  # fmt: skip
-        print(f"    {line}")
+    results.figures.update(startup_median_ms=med, startup_cpu_ms=cpu, file_calls=calls)
+
+    burst: int = t["burst"]  # type: ignore[assignment]
+    stored: int = t["burst_stored"]  # type: ignore[assignment]
+    send_rate: float = t["burst_send_rate"]  # type: ignore[assignment]
+    stored_per_s: float = t["stored_per_s"]  # type: ignore[assignment]
+    paced: list[tuple[int, int, int, str]] = t["paced"]  # type: ignore[assignment]
+    results.table(
+        "collector (acc-py-usage serve, SQLite, loopback)",
+        ["load", "sent", "stored", "lost", "stored per s"],
+        [[f"burst, sent at {send_rate:,.0f}/s", burst, stored, burst - stored,
+          f"{stored_per_s:,.0f}"],
+         *([f"paced {rate:,}/s for {args.paced:g} s", n, kept, n - kept, ""]
+           for rate, n, kept, _line in paced)],
+    )  # fmt: skip
+    print(f"  burst: {t['burst_collector']}")
+    for rate, _sent, _stored, line in paced:
+        print(f"  paced {rate:,}/s: {line}")
+    lost_5000 = next(sent - stored for rate, sent, stored, _ in paced if rate == 5000)
+    results.summary(
+        f"the collector stores {stored_per_s:,.0f} datagrams/s (goal >= {STORED_PER_S:,}): "
+        f"{verdict(stored_per_s >= STORED_PER_S)}; loses {lost_5000} at 5,000/s (goal 0): "
+        f"{verdict(lost_5000 == 0)}"
+    )
+    results.figures.update(collector={k: v for k, v in t.items() if "collector" not in k})
+    results.write(args.results)
     return 0
 
 

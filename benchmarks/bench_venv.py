@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _results import Results, add_results_argument, clock, median, ratio, runs, verdict
 
 PROJECT = Path(__file__).resolve().parent.parent
 VERSION = "2023.06"
@@ -46,18 +46,17 @@ def build_base(work: Path) -> Path:
 def timed(cmd: list[str], target: Path) -> float:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(target.parent), "LC_ALL": "C.UTF-8"}
     shutil.rmtree(target, ignore_errors=True)
-    start = time.perf_counter()
-    subprocess.run(
-        [*cmd, str(target)], check=True, env=env,
+    return clock(
+        subprocess.run, [*cmd, str(target)], check=True, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    return time.perf_counter() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path, help="an unpacked base (default: build 2023.06)")
     parser.add_argument("--runs", type=int, default=10)
+    add_results_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-venv-") as tmp:
         work = Path(tmp)
@@ -82,19 +81,27 @@ def main() -> int:
             [str(target / "bin" / "python"), "-m", "pip", "--version"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: median(t) for name, t in times.items()}
     acc = medians["acc-py venv"]
-    print(f"base {base} ({python.name}), {args.runs} runs each, interleaved:")
-    print(f"{'tool':40} {'median':>10} {'vs acc-py':>10}  runs (ms)")
-    for name, med in medians.items():
-        runs = ", ".join(f"{t * 1000:.1f}" for t in times[name])
-        print(f"{name:40} {med * 1000:8.2f}ms {med / acc:9.1f}x  {runs}")
+    uv_name = "uv venv --system-site-packages"
+    results = Results("bench_venv", "acc-py venv against python -m venv and uv venv", __doc__)
+    print(f"base {base} ({python.name})")
+    results.table(
+        f"a fresh venv on {python.name}, median of {args.runs} runs each, interleaved",
+        ["tool", "median", "acc-py venv / this", "runs (ms)"],
+        [[name, f"{med * 1000:.2f} ms", f"{ratio(acc, med):.3f}x", runs(times[name], 1, 1000)]
+         for name, med in medians.items()],
+    )  # fmt: skip
     ok = pip.returncode == 0
-    print(f"pip in the acc-py venv: {pip.stdout.strip() if ok else 'FAILED ' + pip.stderr}")
-    ratio = acc / medians["uv venv --system-site-packages"]
-    met = ratio <= GOAL and ok
-    print(f"acc-py venv / uv venv: {ratio:.2f}x")
-    print(f"goal (<= {GOAL}x uv venv, pip working): {'met' if met else 'NOT met'}")
+    to_uv = ratio(acc, medians[uv_name])
+    results.figures.update(runs_s=times, acc_py_over_uv=to_uv, pip_works=ok)
+    results.summary(f"acc-py venv takes {to_uv:.2f}x uv venv (goal <= {GOAL:g}x, pip working): "
+                    f"{verdict(to_uv <= GOAL and ok)}")  # fmt: skip
+    version = pip.stdout.split(" from ")[0].strip()  # not the temporary venv's path
+    results.summary(f"pip in the acc-py venv: {version if ok else 'FAILED'}")
+    if not ok:
+        print(pip.stderr, file=sys.stderr)
+    results.write(args.results)
     return 0 if ok else 1
 
 

@@ -27,6 +27,20 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_templates(name: str = "python") -> dict[str, Any]:
-    """ci-templates/v2/<name>.gitlab-ci.yml as committed."""
+def load_templates(name: str = "jobs") -> dict[str, Any]:
+    """ci-templates/v2/<name>.gitlab-ci.yml as committed (the hidden jobs by default)."""
     return load(TEMPLATES / "v2" / f"{name}.gitlab-ci.yml")
+
+
+def expand(data: dict[str, Any], lines: list[Any]) -> list[str]:
+    """A job's script lines with GitLab's ``!reference [job, key]`` resolved (in ``data``)."""
+    out: list[str] = []
+    for line in lines:
+        if isinstance(line, dict) and "!reference" in line:
+            job, key = line["!reference"]
+            out += expand(data, data[job][key])
+        elif isinstance(line, list):
+            out += expand(data, line)
+        else:
+            out.append(line)
+    return out

@@ -1,5 +1,6 @@
 """Real servers on loopback for the tests: a PyPI-compatible index that pip installs from and
-twine uploads to (pypiserver), git over HTTP as a GitLab serves it, an OCI registry.
+twine uploads to (pypiserver, over https behind nginx, with a certificate of the suite's own
+private CA, as a site's index is), git over HTTP as a GitLab serves it, an OCI registry.
 
 Every server listens on 127.0.0.1 only, on a free port, and stops when its context ends or
 after ``lifetime`` seconds at the latest, whichever comes first.
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -29,15 +33,107 @@ INDEX_USER = "acc-py-ci"
 INDEX_PASSWORD = "loopback-only-secret"
 
 
+@dataclass(frozen=True)
+class TestCA:
+    """The suite's private certificate authority, as a site has its own: it issues the https
+    certificates of every test server (for 127.0.0.1 and localhost). Bases are built to trust
+    it (``SITE_CA=``, versions.yaml's ``site.ca_certificates``); the tests' own clients are
+    given ``cert``. Nothing of this machine trusts it otherwise."""
+
+    cert: Path  # the CA's certificate (PEM)
+    server_chain: Path  # the servers' certificate and the CA's (PEM)
+    server_key: Path
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that trusts this CA only."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+def make_ca(where: Path) -> TestCA:
+    """The CA under ``where`` (made with trustme on the first call, kept after)."""
+    ca = TestCA(where / "ca.pem", where / "server-chain.pem", where / "server-key.pem")
+    if not ca.server_key.is_file():
+        import trustme
+
+        where.mkdir(parents=True, exist_ok=True)
+        authority = trustme.CA(organization_name="Acc-Py test site")
+        issued = authority.issue_cert("127.0.0.1", "localhost")
+        authority.cert_pem.write_to_path(str(ca.cert))
+        issued.private_key_pem.write_to_path(str(ca.server_key))
+        chain = b"".join(blob.bytes() for blob in issued.cert_chain_pems)
+        ca.server_chain.write_bytes(chain)
+    return ca
+
+
+def suite_ca() -> TestCA:
+    """The CA of this test run, shared by every worker (conftest makes it, in ``shared/ca``)."""
+    shared = os.environ.get("ACC_PY_TEST_SHARED")
+    assert shared, "ACC_PY_TEST_SHARED is unset: run the tests with pytest from tests/"
+    return make_ca(Path(shared) / "ca")
+
+
+@contextmanager
+def tls_front(backend: str, ca: TestCA, state: Path, lifetime: float = 3600) -> Iterator[int]:
+    """nginx on 127.0.0.1 terminating https with ``ca``'s certificate and passing every request
+    to ``backend`` (``host:port``, plain http); yields the https port."""
+    state.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    temp = "\n".join(
+        f"  {kind}_temp_path {state / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                          "uwsgi", "scgi")
+    )  # fmt: skip
+    conf = state / "nginx.conf"
+    conf.write_text(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+        f"pid {state / 'nginx.pid'};\nerror_log {state / 'error.log'} warn;\n"
+        "events { worker_connections 512; }\n"
+        "http {\n  access_log off;\n" + temp + "\n  client_max_body_size 0;\n"
+        "  server {\n"
+        f"    listen 127.0.0.1:{port} ssl;\n"
+        f"    ssl_certificate {ca.server_chain};\n    ssl_certificate_key {ca.server_key};\n"
+        "    location / {\n"
+        f"      proxy_pass http://{backend};\n"
+        "      proxy_set_header Host $http_host;\n"
+        "      proxy_set_header X-Forwarded-Proto https;\n"
+        "      proxy_request_buffering off;\n      proxy_read_timeout 600s;\n"
+        "    }\n  }\n}\n"
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx is not installed: `make test-deps` installs it"
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(state), "-e", str(state / "error.log")],
+        stdout=subprocess.DEVNULL, stderr=(state / "nginx.err").open("wb"),
+    )  # fmt: skip
+    timer = threading.Timer(lifetime, proc.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        for _ in range(300):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, f"nginx exited: {(state / 'error.log').read_text()}"
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"nginx did not listen on {port}")
+        yield port
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Index:
-    """A running pypiserver: ``url`` is its PEP 503 index, ``upload_url`` what twine uploads to
-    (with ``user``/``password``); files dropped into ``root`` are served at once."""
+    """A running pypiserver behind https: ``url`` is its PEP 503 index, ``upload_url`` what
+    twine uploads to (with ``user``/``password``); files dropped into ``root`` are served at
+    once. Its certificate is ``ca``'s (the suite's private CA)."""
 
-    url: str  # http://127.0.0.1:PORT/simple/
-    upload_url: str  # http://127.0.0.1:PORT/
+    url: str  # https://localhost:PORT/simple/ (nginx listens on 127.0.0.1)
+    upload_url: str  # https://localhost:PORT/
     root: Path
     log: Path
+    ca: TestCA
     user: str = INDEX_USER
     password: str = INDEX_PASSWORD
 
@@ -56,10 +152,13 @@ class Index:
         return [n for n in names if canonicalize_name(n.split("-")[0]) == want]
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
+def _wait_http(
+    url: str, proc: subprocess.Popen[bytes], log: Path, what: str, ca: TestCA | None = None
+) -> None:
+    context = ca.context() if ca else None
     for _ in range(300):
         try:
-            urllib.request.urlopen(url, timeout=1).close()
+            urllib.request.urlopen(url, timeout=1, context=context).close()
             return
         except urllib.error.HTTPError:
             return  # it answers
@@ -70,14 +169,16 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) ->
 
 
 @contextmanager
-def package_index(root: Path, lifetime: float = 3600) -> Iterator[Index]:
-    """A real PyPI-compatible index serving ``root``: pypiserver (on waitress) on 127.0.0.1,
-    uploads only with ``INDEX_USER``/``INDEX_PASSWORD``, no fallback to PyPI; killed when the
-    context ends or after ``lifetime`` seconds."""
+def package_index(root: Path, lifetime: float = 3600, ca: TestCA | None = None) -> Iterator[Index]:
+    """A real PyPI-compatible index serving ``root``: pypiserver (on waitress) on 127.0.0.1
+    behind nginx's https with a certificate of ``ca`` (default: the suite's), uploads only with
+    ``INDEX_USER``/``INDEX_PASSWORD``, no fallback to PyPI; killed when the context ends or after
+    ``lifetime`` seconds."""
     import base64
     import hashlib
     import sys
 
+    ca = ca or suite_ca()
     root.mkdir(parents=True, exist_ok=True)
     state = root.parent / f"{root.name}.pypiserver"
     state.mkdir(exist_ok=True)
@@ -100,7 +201,11 @@ def package_index(root: Path, lifetime: float = 3600) -> Iterator[Index]:
     timer.start()
     try:
         _wait_http(f"http://127.0.0.1:{port}/simple/", proc, state / "server.err", "pypiserver")
-        yield Index(f"http://127.0.0.1:{port}/simple/", f"http://127.0.0.1:{port}/", root, log)
+        with tls_front(f"127.0.0.1:{port}", ca, state / "nginx", lifetime) as https:
+            # by name, as a site's index is (pip's truststore refuses a bare IP address)
+            url = f"https://localhost:{https}/"
+            _wait_http(url + "simple/", proc, state / "server.err", "pypiserver over https", ca)
+            yield Index(url + "simple/", url, root, log, ca)
     finally:
         timer.cancel()
         proc.kill()
@@ -162,7 +267,7 @@ class _GitHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def git_server(root: Path, lifetime: float = 1800) -> Iterator[GitServer]:
+def git_server(root: Path, lifetime: float = 3600) -> Iterator[GitServer]:
     """Serve the bare repositories under ``root`` over git's smart HTTP on 127.0.0.1 (clones,
     shallow and partial ones included)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -170,7 +275,12 @@ def git_server(root: Path, lifetime: float = 1800) -> Iterator[GitServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    timer = threading.Timer(lifetime, server.shutdown)
+
+    def stop() -> None:  # closed, not only stopped: a late client is refused, never left hanging
+        server.shutdown()
+        server.server_close()
+
+    timer = threading.Timer(lifetime, stop)
     timer.daemon = True
     timer.start()
     try:

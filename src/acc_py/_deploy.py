@@ -1,13 +1,16 @@
-"""``acc-py app deploy|promote|run|list``: deployed applications under the deploy base.
+"""``acc-py app deploy``: a sealed venv of an application, deployed under the deploy base.
 
-Layout: ``<deploy-base>/<app>/<version>/`` holds ``venv/`` (a sealed venv on the base the lock
-names: the lock's pins installed with --require-hashes, then the app's wheel with --no-deps,
-then ``pip check``), ``exec/<script>`` launchers of its console scripts, ``requirements.txt``
-(the lock) and ``app.json``. ``<app>/latest`` and ``<app>/pro`` are relative symlinks to a
-version, switched atomically (a new symlink renamed over the old one).
+A deployment of a version on a base (:mod:`acc_py._apps` has the layout) holds ``venv/`` (a
+sealed venv on the base the lock names: the lock's pins installed with --require-hashes, then
+the app's wheel with --no-deps, then ``pip check``), ``exec/<script>`` launchers of its console
+scripts, ``requirements.txt`` (the lock) and ``app.json``. ``<app>/<version>``, ``latest`` and
+``pro`` are relative symlinks, switched atomically (a new symlink renamed over the old one).
 
-A deployment is staged in ``<app>/.<version>.tmp-*`` and renamed into place at the very end:
-any failure removes the stage and leaves every deployed version and symlink as it was.
+``deploy`` of a version already deployed: on the same base with the same content (the lock's
+pins, the wheel's files) it changes nothing; with other content it is refused; on another base
+it stages a new tree and moves ``<version>`` to it, keeping the old one for ``rollback``. A tree
+is staged in ``<app>/.<version>@<base>.tmp-*`` and renamed into place at the very end: any
+failure removes the stage and leaves every deployed version and symlink as it was.
 """
 
 from __future__ import annotations
@@ -21,18 +24,17 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from typing import List, Tuple
 
-from accpy_core.errors import BaseError, RefusedError, UsageError
-from accpy_core.fs import switch_symlink
+from accpy_core.errors import RefusedError, UsageError
+from accpy_core.fs import crash_point, sync_tree
 from accpy_core.proc import clean_env, run
 
+from . import _apps
 from . import venv as _venv
+from ._apps import app_key
 from ._base import Base
 from .app import LOCK_DIR, read_lock
 
-#: a sort key of an application version: numbers compare as numbers
-VersionKey = List[Tuple[int, int, str]]
 _SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 _LAUNCHER = """#!/bin/sh
@@ -41,36 +43,6 @@ _LAUNCHER = """#!/bin/sh
 unset PYTHONPATH PYTHONHOME PYTHONSTARTUP PYTHONUSERBASE PYTHONNOUSERSITE
 exec {target} "$@"
 """
-
-
-def deploy_base(args: argparse.Namespace) -> str:
-    d = args.deploy_base or os.environ.get("ACC_PY_DEPLOY_BASE")
-    return os.path.abspath(d or os.path.join(os.path.expanduser("~"), "acc-py-apps"))
-
-
-def app_key(name: str) -> str:
-    """The directory name of an application: its wheel name, lower case (my-app -> my_app)."""
-    return "".join(c if c.isalnum() or c == "." else "_" for c in name.lower())
-
-
-def _version_key(v: str) -> VersionKey:
-    key: VersionKey = []
-    num = ""
-    for c in v + " ":
-        if c.isdigit():
-            num += c
-            continue
-        if num:
-            key.append((0, int(num), ""))
-            num = ""
-        if c not in ". ":
-            key.append((1, 0, c))
-    return key
-
-
-def _switch(app_dir: str, link: str, version: str) -> None:
-    """Point ``app_dir/link`` at ``version``: a new symlink renamed over the old one."""
-    switch_symlink(os.path.join(app_dir, link), version)
 
 
 def _pip(python: str, *args: str, what: str) -> None:
@@ -114,77 +86,108 @@ def _console_scripts(wheel: str) -> list[str]:
     return sorted(scripts)
 
 
-def _fix_shebangs(bindir: str, old: str, new: str) -> None:
-    """Scripts pip wrote in the stage name the stage's python: name the final one."""
-    old_b = ("#!" + old).encode()
-    for name in os.listdir(bindir):
-        path = os.path.join(bindir, name)
-        if os.path.islink(path) or not os.path.isfile(path):
-            continue
-        with open(path, "rb") as f:
-            data = f.read()
-        if data.startswith(old_b):
-            with open(path, "wb") as f:
-                f.write(("#!" + new).encode() + data[len(old_b) :])
+def _target(args: argparse.Namespace) -> tuple[str | None, str]:
+    """(the wheel ``deploy`` was given, None for a project to build; the lock)."""
+    target = os.path.abspath(args.target)
+    if target.endswith(".whl") and os.path.isfile(target):
+        lock = args.lock or os.path.join(os.getcwd(), LOCK_DIR, "requirements.txt")
+        return target, os.path.abspath(lock)
+    if not os.path.isdir(target):
+        raise UsageError(f"{args.target} is neither a project directory nor a wheel file")
+    return None, os.path.abspath(args.lock or os.path.join(target, LOCK_DIR, "requirements.txt"))
+
+
+#: what deploy does with a version: nothing, point it at an existing tree, or stage a new one
+NOOP, SWITCH, STAGE = "noop", "switch", "stage"
+
+
+def _decide(app_dir: str, app: str, version: str, want: _apps.Content) -> tuple[str, str]:
+    """(NOOP, SWITCH or STAGE, the entry that holds or will hold ``want``); RefusedError when
+    the version is deployed on this base with other content."""
+    cur = _apps.current(app_dir, version)
+    found = _apps.trees(app_dir, version).get(want.base)
+    legacy = cur is not None and _apps.is_legacy(app_dir, cur)
+    if cur is not None and legacy and _apps.read_meta(app_dir, cur).get("base") == want.base:
+        found = cur  # an older acc-py's deployment on this base
+    if found is None:
+        return STAGE, _apps.tree_name(version, want.base)
+    have = _apps.content_of(app_dir, found)
+    differs = "its files (made by an older acc-py)" if have is None else have.differs(want)
+    if differs:
+        raise RefusedError(
+            f"{app} {version} is already deployed on base {want.base} in "
+            f"{os.path.join(app_dir, found)}, and {differs} differ from this one's; a deployed "
+            "version never changes: release a new version (raise it in the project)"
+        )
+    return (NOOP if found == cur else SWITCH), found
 
 
 def deploy(args: argparse.Namespace, base: Base) -> int:
-    target = os.path.abspath(args.target)
-    wheel: str | None
-    if target.endswith(".whl") and os.path.isfile(target):
-        wheel = target
-        lock = args.lock or os.path.join(os.getcwd(), LOCK_DIR, "requirements.txt")
-    elif os.path.isdir(target):
-        wheel = None
-        lock = args.lock or os.path.join(target, LOCK_DIR, "requirements.txt")
-    else:
-        raise UsageError(f"{args.target} is neither a project directory nor a wheel file")
-    lock = os.path.abspath(lock)
+    wheel, lock = _target(args)
     reqs = read_lock(lock, base)
-    root = deploy_base(args)
+    root = _apps.deploy_base(args)
     if not os.path.isdir(root):
         os.makedirs(root)
     work = tempfile.mkdtemp(prefix=".acc-py-deploy-", dir=root)
     try:
         if wheel is None:
-            wheel = _build_wheel(base, target, work)
+            wheel = _build_wheel(base, os.path.abspath(args.target), work)
         parts = os.path.basename(wheel)[: -len(".whl")].split("-")
         if len(parts) < 5:
             raise UsageError(f"{wheel} is not a wheel file name (name-version-tags.whl)")
         app, version = app_key(parts[0]), parts[1]
         app_dir = os.path.join(root, app)
-        final = os.path.join(app_dir, version)
-        if os.path.lexists(final):
-            raise RefusedError(
-                f"{app} {version} is already deployed in {final}; deployed versions are never "
-                "replaced: release a new version"
-            )
         if not os.path.isdir(app_dir):
             os.makedirs(app_dir)
-        stage = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=app_dir)
-        try:
-            _stage(base, stage, final, app=app, version=version, wheel=wheel, reqs=reqs, lock=lock)
+        want = _apps.content(base.version, reqs, wheel)
+        with _apps.locked(app_dir):
+            _apps.repair(app_dir, version)
+            action, name = _decide(app_dir, app, version, want)
+        final = os.path.join(app_dir, name)
+        if action == NOOP:
+            sys.stdout.write(
+                f"{app} {version} is already deployed on base {base.version} in {final} with "
+                "this lock and wheel: nothing changed\n"
+            )
+            return 0
+        if action == STAGE:
+            stage = tempfile.mkdtemp(prefix=f"{name}.tmp-", dir=app_dir)
             try:
-                os.rename(stage, final)
-            except OSError:
-                raise RefusedError(
-                    f"{app} {version} appeared in {final} meanwhile (another deploy?); nothing "
-                    "changed"
-                ) from None
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
+                _stage(base, stage, final, app=app, version=version, wheel=wheel, lock=lock,
+                       reqs=reqs, want=want)  # fmt: skip
+                sync_tree(stage)
+                try:
+                    os.rename(stage, final)
+                except OSError:
+                    raise RefusedError(
+                        f"{app} {version} appeared in {final} meanwhile (another deploy?); "
+                        "nothing changed: deploy again"
+                    ) from None
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            crash_point(f"staged {name}")
+        with _apps.locked(app_dir):
+            was = _apps.switch(app_dir, version, name)
+            _apps.switch_link(app_dir, "latest", version)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _switch(app_dir, "latest", version)
-    with open(os.path.join(final, "app.json"), encoding="utf-8") as f:
+    with open(os.path.join(final, _apps.META), encoding="utf-8") as f:
         scripts = json.load(f)["scripts"]
-    commands = ", ".join(os.path.join(final, "exec", s) for s in scripts) or "(none)"
-    sys.stdout.write(
-        f"Deployed {app} {version} in {final} (base {base.version}); latest -> {version}\n"
-        f"  commands: {commands}\n"
-        f"  make it pro: acc-py app promote {app} {version}\n"
-    )
+    shown = os.path.join(app_dir, version)
+    commands = ", ".join(os.path.join(shown, "exec", s) for s in scripts) or "(none)"
+    how = "Deployed" if action == STAGE else "Switched back to the deployment of"
+    lines = [
+        f"{how} {app} {version} on base {base.version}: {shown} -> {name}; latest -> {version}",
+        f"  commands: {commands}",
+    ]
+    if was is not None:
+        lines.append(
+            f"  previous: base {_apps.base_of(app_dir, was)} in {os.path.join(app_dir, was)}, "
+            f"kept (back to it: acc-py app rollback {app} {version})"
+        )
+    lines.append(f"  make it pro: acc-py app promote {app} {version}")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -196,8 +199,9 @@ def _stage(
     app: str,
     version: str,
     wheel: str,
-    reqs: list[str],
     lock: str,
+    reqs: list[str],
+    want: _apps.Content,
 ) -> None:
     venv_dir = os.path.join(stage, "venv")
     final_venv = os.path.join(final, "venv")
@@ -212,7 +216,6 @@ def _stage(
     _pip(python, "install", "--quiet", "--no-deps", wheel, what=what)
     what = f"checking the dependencies of {app} {version} (is the lock up to date? acc-py app lock)"
     _pip(python, "check", what=what)
-    _fix_shebangs(os.path.join(venv_dir, "bin"), venv_dir, final_venv)
     scripts = _console_scripts(wheel)
     exec_dir = os.path.join(stage, "exec")
     os.mkdir(exec_dir)
@@ -225,6 +228,8 @@ def _stage(
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(path, 0o755)
+    # what pip wrote names the stage's venv (shebangs): name the final one
+    _apps.rewrite_paths(_apps.script_files(stage), venv_dir, final_venv)
     meta = {
         "app": app,
         "version": version,
@@ -232,142 +237,9 @@ def _stage(
         "python": base.python_full,
         "wheel": os.path.basename(wheel),
         "scripts": scripts,
+        "tree": os.path.basename(final),
+        "content": want.to_json(),
     }
-    with open(os.path.join(stage, "app.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(stage, _apps.META), "w", encoding="utf-8") as f:
         f.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     os.chmod(stage, 0o755)
-
-
-def _versions(app_dir: str) -> list[str]:
-    out = []
-    for name in os.listdir(app_dir):
-        full = os.path.join(app_dir, name)
-        if (
-            not name.startswith(".")
-            and not os.path.islink(full)
-            and os.path.isfile(os.path.join(full, "app.json"))
-        ):
-            out.append(name)
-    return sorted(out, key=_version_key)
-
-
-def _deployed(root: str) -> list[str]:
-    """The applications deployed in ``root``."""
-    if not os.path.isdir(root):
-        return []
-    return sorted(
-        n
-        for n in os.listdir(root)
-        if not n.startswith(".") and os.path.isdir(os.path.join(root, n))
-    )
-
-
-def _app_dir(root: str, app: str) -> str:
-    app_dir = os.path.join(root, app_key(app))
-    if not os.path.isdir(app_dir):
-        known = ", ".join(_deployed(root)) or "none"
-        raise UsageError(f"no application {app} in {root} (deployed: {known})")
-    return app_dir
-
-
-def promote(args: argparse.Namespace, base: Base) -> int:
-    app_dir = _app_dir(deploy_base(args), args.app)
-    versions = _versions(app_dir)
-    if args.version not in versions:
-        raise UsageError(
-            f"{args.app} {args.version} is not deployed (versions: {', '.join(versions) or 'none'})"
-        )
-    _switch(app_dir, "pro", args.version)
-    sys.stdout.write(f"{os.path.basename(app_dir)}: pro -> {args.version}\n")
-    return 0
-
-
-def _link(app_dir: str, name: str) -> str | None:
-    path = os.path.join(app_dir, name)
-    return os.readlink(path) if os.path.islink(path) else None
-
-
-def _own_options(args: argparse.Namespace, argv: list[str]) -> list[str]:
-    """``run APP --version V --script S -- ARGS``: acc-py's options may follow APP; the first
-    other word (or ``--``) starts the application's arguments."""
-    options = (
-        ("--version", "app_version"),
-        ("--script", "script"),
-        ("--deploy-base", "deploy_base"),
-    )
-    while argv:
-        a = argv[0]
-        for opt, dest in options:
-            if a == opt and len(argv) > 1:
-                setattr(args, dest, argv[1])
-                argv = argv[2:]
-                break
-            if a.startswith(opt + "="):
-                setattr(args, dest, a[len(opt) + 1 :])
-                argv = argv[1:]
-                break
-        else:
-            if a == "--":
-                argv = argv[1:]
-            break
-    return argv
-
-
-def _choose_script(args: argparse.Namespace, version: str, exec_dir: str) -> str:
-    scripts = sorted(os.listdir(exec_dir)) if os.path.isdir(exec_dir) else []
-    if args.script:
-        chosen = args.script if args.script in scripts else None
-    else:
-        key = app_key(args.app)
-        named = [s for s in scripts if app_key(s) == key]
-        chosen = named[0] if named else (scripts[0] if len(scripts) == 1 else None)
-    if chosen is None:
-        has = "the commands " + ", ".join(scripts) if scripts else "no command"
-        raise UsageError(
-            f"{args.app} {version} has {has}; choose one with: acc-py app run --script NAME "
-            f"{args.app}"
-        )
-    return str(chosen)
-
-
-def run_app(args: argparse.Namespace, base: Base) -> int:
-    argv = _own_options(args, list(args.args))
-    app_dir = _app_dir(deploy_base(args), args.app)
-    version = args.app_version or _link(app_dir, "pro")
-    deployed = ", ".join(_versions(app_dir)) or "none"
-    if version is None:
-        raise UsageError(
-            f"{args.app} has no pro version; promote one: acc-py app promote {args.app} VERSION "
-            f"(deployed: {deployed})"
-        )
-    vdir = os.path.join(app_dir, version)
-    if not os.path.isfile(os.path.join(vdir, "app.json")):
-        raise UsageError(f"{args.app} {version} is not deployed (versions: {deployed})")
-    home = _venv.read_cfg(os.path.join(vdir, "venv")).get("home", "")
-    if home and not os.path.isdir(home):
-        raise BaseError(
-            f"{args.app} {version} runs on the Acc-Py base at {os.path.dirname(home)}, which is "
-            "not installed any more; deploy it again on an installed base"
-        )
-    path = os.path.join(vdir, "exec", _choose_script(args, version, os.path.join(vdir, "exec")))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(path, [path, *argv])
-
-
-def list_apps(args: argparse.Namespace, base: Base) -> int:
-    root = deploy_base(args)
-    apps = _deployed(root)
-    if not apps:
-        sys.stdout.write(f"no application deployed in {root}\n")
-        return 0
-    lines = [f"applications in {root}:"]
-    for app in apps:
-        app_dir = os.path.join(root, app)
-        latest, pro = _link(app_dir, "latest"), _link(app_dir, "pro")
-        lines.append(app)
-        for v in _versions(app_dir):
-            tags = [t for t, target in (("latest", latest), ("pro", pro)) if target == v]
-            lines.append(f"  {v:<16} {' '.join(tags)}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0

@@ -9,9 +9,10 @@ the same inputs:
 - ``deployment/app/config.json``: the application's name and the base version.
 
 Deployments live under the deploy base: ``--deploy-base``, else ``$ACC_PY_DEPLOY_BASE``, else
-``~/acc-py-apps``: ``<deploy-base>/<app>/<version>/`` (``venv/``, ``exec/`` launchers of the
-console scripts, the lock and ``app.json``), with the symlinks ``latest`` and ``pro`` beside.
-The verbs deploy, promote, run and list are in :mod:`acc_py._deploy`.
+``~/acc-py-apps``: ``<deploy-base>/<app>/<version>`` leads to the version's deployment on one
+base (``venv/``, ``exec/`` launchers of the console scripts, the lock and ``app.json``), with
+the symlinks ``latest`` and ``pro`` beside; :mod:`acc_py._apps` has the layout. ``deploy`` is
+in :mod:`acc_py._deploy`, the verbs promote, rollback, run and list in :mod:`acc_py._deployed`.
 
 ``lock`` and ``deploy`` take ``--base-python VERSION``: the base to lock against and deploy onto,
 among those installed beside the active one (``<root>/base/VERSION``); that base's own acc-py
@@ -39,7 +40,7 @@ from accpy_core.versions import is_version, parse_date, version_key
 from . import venv as _venv
 from ._base import Base, normalize_name
 
-HELP = "application deployment: lock, deploy, promote, run, list"
+HELP = "application deployment: lock, deploy, promote, rollback, run, list"
 LOCK_DIR = os.path.join("deployment", "app")
 HEADER = "### base_python: "
 #: (name, version, sha256) of each package a lock pins
@@ -82,8 +83,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     q = verbs.add_parser(
         "deploy",
         help="deploy a sealed venv of PROJECT or WHEEL",
-        description="Build PROJECT's wheel (or take WHEEL) and deploy it with its lock into "
-        "<deploy-base>/<app>/<version>/; latest points at it.",
+        description="Build PROJECT's wheel (or take WHEEL) and deploy it with its lock as "
+        "<deploy-base>/<app>/<version>; latest points at it. A version deployed on another base "
+        "moves to this one (the old deployment is kept: acc-py app rollback); on the same base "
+        "the same lock and wheel change nothing, other ones are refused.",
     )
     q.add_argument("target", metavar="PROJECT|WHEEL")
     q.add_argument(
@@ -101,6 +104,17 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     deploy_base(q)
 
     q = verbs.add_parser(
+        "rollback",
+        help="move a version back to the base it ran on before its last deploy",
+        description="Point APP VERSION back at the deployment it was switched away from (the "
+        "one on its previous base); processes running the current one keep running. Run it "
+        "again to undo.",
+    )
+    q.add_argument("app", metavar="APP")
+    q.add_argument("version", metavar="VERSION")
+    deploy_base(q)
+
+    q = verbs.add_parser(
         "run",
         help="run the pro version (or --version V), passing its exit code",
         description="Run APP's command from its pro version; arguments after APP go to the "
@@ -112,7 +126,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     q.add_argument("app", metavar="APP")
     q.add_argument("args", nargs="...", metavar="ARGS")
 
-    q = verbs.add_parser("list", help="show each application's versions, latest and pro")
+    q = verbs.add_parser(
+        "list", help="show each application's versions, the base each runs on, latest and pro"
+    )
     deploy_base(q)
 
 
@@ -126,13 +142,14 @@ def execute(args: argparse.Namespace, base: Base) -> int:
         return on_other_base(args, base, wanted)
     if verb == "lock":
         return execute_lock(args, base)
-    from . import _deploy
+    from . import _deploy, _deployed
 
     verbs = {
         "deploy": _deploy.deploy,
-        "promote": _deploy.promote,
-        "run": _deploy.run_app,
-        "list": _deploy.list_apps,
+        "promote": _deployed.promote,
+        "rollback": _deployed.rollback,
+        "run": _deployed.run_app,
+        "list": _deployed.list_apps,
     }
     return verbs[verb](args, base)
 
@@ -324,13 +341,7 @@ def read_lock(path: str, base: Base) -> list[str]:
         raise UsageError(f"there is no lock {path}; {again}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the lock {path} ({exc.strerror}); {again}") from None
-    first = text.split("\n", 1)[0]
-    wanted = first[len(HEADER) :].strip() if first.startswith(HEADER) else ""
-    if not is_version(wanted):
-        raise ConfigError(
-            f"{path} is not an acc-py lock: its first line must be "
-            f"'{HEADER.strip()} <base version>'; {again}"
-        )
+    wanted, reqs = parse_lock(text, path)
     if wanted != base.version:
         root = os.path.dirname(base.dir)
         other = os.path.join(root, wanted)
@@ -341,6 +352,19 @@ def read_lock(path: str, base: Base) -> list[str]:
         raise BaseError(
             f"the lock {path} was made on the Acc-Py base {wanted}, this is base {base.version}; "
             f"{hint}, or lock again on {base.version}"
+        )
+    return reqs
+
+
+def parse_lock(text: str, path: str) -> tuple[str, list[str]]:
+    """(the base it names, its requirement lines: ``name==version --hash=sha256:...``, each
+    with single spaces) of the lock ``text`` read from ``path``; ConfigError if it is none."""
+    first = text.split("\n", 1)[0]
+    wanted = first[len(HEADER) :].strip() if first.startswith(HEADER) else ""
+    if not is_version(wanted):
+        raise ConfigError(
+            f"{path} is not an acc-py lock: its first line must be "
+            f"'{HEADER.strip()} <base version>'; make it with: acc-py app lock"
         )
     reqs = []
     for lineno, raw in enumerate(text.replace("\\\n", " ").split("\n"), start=1):
@@ -353,5 +377,5 @@ def read_lock(path: str, base: Base) -> list[str]:
                 f"{path}: entry {lineno} ({spec}) is not pinned with == and --hash=sha256:; "
                 "lock again with: acc-py app lock"
             )
-        reqs.append(line.strip())
-    return reqs
+        reqs.append(" ".join(line.split()))
+    return wanted, reqs

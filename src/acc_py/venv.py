@@ -60,9 +60,12 @@ _PIP_CONF = """\
 # pip configuration of this virtual environment, written by `acc-py venv` from the
 # Acc-Py base {version}. pip reads <venv>/pip.conf (it is <sys.prefix>/pip.conf), so
 # `<venv>/bin/python -m pip install X` uses the site's index without sourcing anything.
-# Only index-url: an extra-index-url would invite dependency confusion.
+# Only index-url: an extra-index-url would invite dependency confusion. cert is empty: pip
+# trusts what the base trusts (the host's store and the site's certificate authorities), not
+# a bundle that a host's /etc/pip.conf names.
 [global]
 index-url = {index_url}
+cert =
 """
 
 

@@ -23,7 +23,18 @@ from accpy_core.names import SBOM_NAME, read_json_object
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
-from . import bytecode, checks, hostpaths, inject, pack, packages, relocate, sbom, selfextract
+from . import (
+    bytecode,
+    checks,
+    hostpaths,
+    inject,
+    pack,
+    packages,
+    relocate,
+    sbom,
+    selfextract,
+    trust,
+)
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
 from .metadata import PackageRecord, write_metadata
@@ -92,8 +103,9 @@ def _obtain(
             "version": origin.version,
         }
     asset = plan.base.interpreter
+    cafile = trust.ca_bundle(plan.site.ca_pem, plan.work_dir)
     got = pbs_source.obtain_pbs(
-        asset, plan.source.mirror, plan.cache_dir, scratch, progress=progress
+        asset, plan.source.mirror, plan.cache_dir, scratch, progress=progress, cafile=cafile
     )
     shutil.move(got.prefix, tree)
     return build_prefix(tree, minor), {

@@ -30,6 +30,8 @@ import httpx
 from accpy_core.errors import ChecksumError, SourceError
 from accpy_core.record import sha256_file
 
+from .trust import ssl_context
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -52,8 +54,12 @@ def file_name(url: str) -> str:
     return name
 
 
-def fetch(url: str, sha256: str, cache_dir: Path, *, progress: bool = False) -> Path:
+def fetch(
+    url: str, sha256: str, cache_dir: Path, *, progress: bool = False, cafile: Path | None = None
+) -> Path:
     """Return the cached copy of ``url`` whose content has ``sha256``; download it on a miss.
+
+    ``cafile``: the bundle https is verified against (:mod:`.trust`; default: the machine's).
 
     Raises SourceError (unreachable, 4xx, missing file) or ChecksumError (content differs).
     """
@@ -72,7 +78,7 @@ def fetch(url: str, sha256: str, cache_dir: Path, *, progress: bool = False) -> 
                 return target
             log.warning("cached %s is damaged (sha256 %s); downloading it again", target, actual)
             target.unlink()
-        _download(url, expected, target, progress=progress)
+        _download(url, expected, target, progress=progress, cafile=cafile)
     return target
 
 
@@ -91,7 +97,9 @@ def _locked(lock_path: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _download(url: str, expected: str, target: Path, *, progress: bool) -> None:
+def _download(
+    url: str, expected: str, target: Path, *, progress: bool, cafile: Path | None
+) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in {"http", "https", "file"}:
         raise SourceError(
@@ -100,7 +108,7 @@ def _download(url: str, expected: str, target: Path, *, progress: bool) -> None:
     attempts = len(BACKOFF) + 1
     for attempt in range(1, attempts + 1):
         try:
-            _download_once(url, expected, target, progress=progress)
+            _download_once(url, expected, target, progress=progress, cafile=cafile)
             return
         except _Retryable as exc:
             if attempt == attempts:
@@ -110,7 +118,9 @@ def _download(url: str, expected: str, target: Path, *, progress: bool) -> None:
             time.sleep(delay)
 
 
-def _download_once(url: str, expected: str, target: Path, *, progress: bool) -> None:
+def _download_once(
+    url: str, expected: str, target: Path, *, progress: bool, cafile: Path | None
+) -> None:
     """Stream ``url`` into a temp file next to ``target``, verify it, move it into place."""
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -119,7 +129,7 @@ def _download_once(url: str, expected: str, target: Path, *, progress: bool) -> 
             if urlsplit(url).scheme.lower() == "file":
                 size, actual = _copy_file(url, out, progress=progress)
             else:
-                size, actual = _copy_http(url, out, progress=progress)
+                size, actual = _copy_http(url, out, progress=progress, cafile=cafile)
             out.flush()
             os.fsync(out.fileno())
         if actual != expected:
@@ -159,11 +169,12 @@ def _copy_file(url: str, out: BinaryIO, *, progress: bool) -> tuple[int, str]:
     return meter.done_bytes, digest.hexdigest()
 
 
-def _copy_http(url: str, out: BinaryIO, *, progress: bool) -> tuple[int, str]:
+def _copy_http(url: str, out: BinaryIO, *, progress: bool, cafile: Path | None) -> tuple[int, str]:
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+    verify = ssl_context(cafile)
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True) as client,
+            httpx.Client(timeout=timeout, follow_redirects=True, verify=verify) as client,
             client.stream("GET", url) as response,
         ):
             status = response.status_code

@@ -37,11 +37,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from accpy_core.errors import CommandError, InjectError
+from accpy_core import collector
+from accpy_core.errors import CommandError, ConfigError, InjectError
+from accpy_core.names import SITE_CA_FILE
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, Site
 
-from . import native, resources
+from . import native, relocate, resources
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +75,15 @@ class Program:
     """A C recipe, rendered as a template, compiled into a static executable.
 
     ``headers``: recipes rendered next to it, which it ``#include``s; ``moves``: where the
-    interpreter's file at ``dest`` goes first (the launcher takes its name)."""
+    interpreter's file at ``dest`` goes first (the launcher takes its name); ``carries``: that
+    file is compiled in too (``carried.h`` and ``interpreter``: native.carried_interpreter)."""
 
     dest: str
     recipe: str
     mode: int = 0o755
     headers: tuple[str, ...] = ()
     moves: str | None = None
+    carries: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,16 +138,24 @@ PAYLOAD: tuple[Item, ...] = (
     # the usage hook: the stdlib's sitecustomize fires in the base and in every venv of it
     Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in"),
     # the interpreter's launcher: it starts the interpreter of its own tree by that tree's
-    # physical path, so that a process keeps the tree it started on whatever pro does
+    # physical path, so that a process keeps the tree it started on whatever pro does; a copy
+    # of it out of the tree runs the interpreter it carries, as a copy of that would run
     Program(
-        "bin/python{minor}", "python.c.in", headers=("launcher.h.in",), moves="bin/.python{minor}"
+        "bin/python{minor}",
+        "python.c.in",
+        headers=("launcher.h.in",),
+        moves="bin/.python{minor}",
+        carries=True,
     ),
     # acc-py: a static program that makes plain venvs itself and runs the Python acc-py (the
     # entry script, in a directory of its own) for everything else
     Program("bin/acc-py", "acc-py.c.in", headers=("launcher.h.in",)),
     Template("share/acc-py/entry/acc-py.py", "acc-py.py.in"),
-    # what bundled libraries look up at the build host's paths (accpy_builder.hostpaths)
+    # what bundled libraries look up at the build host's paths (accpy_builder.hostpaths), and
+    # the site's certificate authorities, which ssl and pip trust beside the host's store
+    Template(SITE_CA_FILE, "site-ca.pem.in"),
     Append("{stdlib}/ssl.py", "ssl-host-certs.py.in"),
+    Append("{purelib}/pip/_vendor/certifi/core.py", "pip-certifi.py.in"),
     Append("{stdlib}/tkinter/__init__.py", "tkinter-tcl-library.py.in", optional=True),
     Package("{purelib}/accpy_core", "accpy_core"),
     Package("{purelib}/acc_py_install", "acc_py_install"),
@@ -193,7 +205,15 @@ def template_values(base: BaseSpec, site: Site, platform: str | None = None) -> 
         "END_OF_LIFE": base.end_of_life.isoformat() if base.end_of_life else "",
         "INDEX_URL": site.index_url,
         "USAGE_COLLECTOR": site.usage_collector,
+        # where the hook finds the addresses of a collector named by host name
+        "COLLECTOR_FILE": collector.FILE_NAME,
+        "COLLECTOR_FILE_HEADER": collector.HEADER,
+        "COLLECTOR_FILE_MAX": str(collector.MAX_FILE_BYTES),
+        "COLLECTOR_MAX_ADDRESSES": str(collector.MAX_ADDRESSES),
         "PLATFORM": platform or base.platform,
+        "SITE_CA_PEM": site.ca_pem.rstrip("\n"),
+        "SITE_CA_FILE": SITE_CA_FILE if site.ca_pem else "",
+        "SITE_CA_FILE_NAME": SITE_CA_FILE,
     }
 
 
@@ -269,16 +289,18 @@ def _package_files(package: str) -> list[tuple[PurePosixPath, Path]]:
     return out
 
 
-def _warn_named_collector(collector: str) -> None:
-    """The usage hook sends only to literal addresses (no DNS at Python start-up)."""
-    host = collector.rpartition(":")[0]
-    literal = host.startswith("[") or all(c.isdigit() or c == "." for c in host)
-    if not literal:
-        log.warning(
-            "usage collector %s is a host name: the hook in this base never resolves names, so "
-            "it sends nothing unless ACC_PY_USAGE_COLLECTOR=IP:PORT is set at run time; put an "
-            "IP address in versions.yaml (site.usage_collector) or pass USAGE_COLLECTOR=IP:PORT",
-            collector,
+def _tell_named_collector(value: str) -> None:
+    """A collector named by host name is resolved when the base is installed, not at start-up."""
+    try:
+        named = collector.parse_address(value).named
+    except ConfigError as exc:
+        raise InjectError(str(exc)) from None
+    if named:
+        log.info(
+            "usage collector %s is a host name: acc-py-install resolves it when it installs the "
+            "base (and `acc-py-install resolve-collector` again, e.g. daily); the hook never "
+            "resolves it at start-up",
+            value,
         )
 
 
@@ -361,9 +383,10 @@ def inject(
             return resources.recipe(name).read_bytes()
 
     if "USAGE_COLLECTOR" in values:
-        _warn_named_collector(values["USAGE_COLLECTOR"])
+        _tell_named_collector(values["USAGE_COLLECTOR"])
     written: list[Path] = []
     seen: set[PurePosixPath] = set()
+    appended: set[Path] = set()  # files of installed wheels among them: their RECORDs follow
 
     def place(rel: PurePosixPath, what: str) -> Path:
         dest = tree / rel
@@ -394,6 +417,7 @@ def inject(
             _append(tree / rel, item, text)
             if (tree / rel).is_file():
                 written.append(Path(rel))
+                appended.add(tree / rel)
         elif isinstance(item, Generated):
             dest = place(rel, f"the file {rel} made by {item.module}")
             _generate(tree, item, values, python_minor, dest)
@@ -409,21 +433,37 @@ def inject(
                 for token, fragment in getattr(item, "fragments", ()):
                     own[token] = render(read_recipe(fragment).decode("utf-8"), values, fragment)
                 data = render(text, own, item.recipe).encode("utf-8")
+            moved = None
             if isinstance(item, Program) and item.moves:
-                _move_aside(tree, rel, destination(item, python_minor, item.moves))
-                written.append(Path(destination(item, python_minor, item.moves)))
+                moved = destination(item, python_minor, item.moves)
+            if moved is not None:
+                _move_aside(tree, rel, moved)
+                written.append(Path(moved))
             dest = place(rel, f"the recipe {item.recipe}")
             if isinstance(item, Program):
                 headers = {
                     h.removesuffix(".in"): render(read_recipe(h).decode("utf-8"), values, h)
                     for h in item.headers
                 }
+                blobs: dict[str, bytes] = {}
+                if item.carries:
+                    if moved is None:
+                        raise InjectError(f"{item.recipe} carries the file it moves: give moves")
+                    blobs["interpreter"], headers["carried.h"] = native.carried_interpreter(
+                        tree / moved, tree.parent
+                    )
                 name = item.recipe.split(".")[0]
                 native.compile_static(
-                    data.decode("utf-8"), dest, name=name, scratch=tree.parent, headers=headers
+                    data.decode("utf-8"),
+                    dest,
+                    name=name,
+                    scratch=tree.parent,
+                    headers=headers,
+                    blobs=blobs,
                 )
             else:
                 dest.write_bytes(data)
             dest.chmod(item.mode)
         log.debug("placed %s", rel)
+    relocate.refresh_wheel_records(tree, appended)
     return sorted(written)

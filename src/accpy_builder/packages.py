@@ -34,11 +34,13 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from accpy_core.errors import CommandError, PackagesError
+from accpy_core.errors import CommandError, ConfigError, PackagesError
 from accpy_core.platforms import parse_platform
 from accpy_core.proc import clean_env, run
 from accpy_core.record import sha256_file
 from accpy_manifest import PackagePin
+
+from .trust import tool_env
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,14 @@ def manylinux_platforms(platform: str) -> list[str]:
             "manylinux_2_28_x86_64 (set 'platform' in versions.yaml)"
         )
     return plat.accepted()
+
+
+def uv_platform(platform: str) -> str:
+    """``manylinux_2_28_x86_64`` -> ``x86_64-manylinux_2_28`` (uv's --python-platform)."""
+    head, _, arch = platform.rpartition("_x86_64")
+    if not head or arch:
+        raise ConfigError(f"platform {platform!r} is not manylinux_X_Y_x86_64")
+    return f"x86_64-{head}"
 
 
 def target_tags(python_version: str, platform: str) -> list[Tag]:
@@ -224,6 +234,7 @@ def fill_wheelhouse(
     cache_dir: Path,
     index_url: str | None = None,
     repin: str = _REPIN,
+    cafile: Path | None = None,
 ) -> Path:
     """Make ``cache_dir/wheels`` hold a fitting, hash-checked wheel of every pin; return it.
 
@@ -257,10 +268,12 @@ def fill_wheelhouse(
         cmd += ["-d", str(wheelhouse)]
         if index_url:
             cmd += ["--index-url", index_url]
+        if cafile:
+            cmd += ["--cert", str(cafile)]
         with tempfile.TemporaryDirectory(prefix="reqs-", dir=wheelhouse) as tmp:
             cmd += ["-r", str(_requirements(missing, Path(tmp)))]
             try:
-                run(cmd, env=clean_env(), what="pip download")
+                run(cmd, env=clean_env(tool_env(cafile)), what="pip download")
             except CommandError as exc:
                 log.debug("%s", exc)
                 raise PackagesError(_explain(str(exc), missing, where, repin)) from exc

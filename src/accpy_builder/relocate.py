@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_STEM = "/.acc-py-relocated"
 
 _SHEBANG = re.compile(rb"^#![ \t]*(/\S*/(python[0-9.]*))([ \t][^\n]*)?\n")
+# what pip and uv write instead when the interpreter's path is too long for a shebang (over
+# 127 bytes) or has a space: a /bin/sh script that execs it and is also valid Python
+_SH_SHEBANG = re.compile(
+    rb"^#!/bin/sh\n'''exec' '?(/[^'\s]*/(python[0-9.]*))'? ([^\n]*?)\"\$0\" \"\$@\"\n' '''\n"
+)
 _TRAMPOLINE = (
     "#!/bin/sh\n"
     '\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")"/\'{python}\' {flags}"$0" "$@"\n'
@@ -209,7 +214,7 @@ def fix_shebangs(tree: Path, *, trampoline: Callable[[str, str], str] | None = N
                 head = f.read(512)
         except OSError:
             continue
-        match = _SHEBANG.match(head)
+        match = _SHEBANG.match(head) or _SH_SHEBANG.match(head)
         if not match:
             continue
         python = match[2].decode()
@@ -230,7 +235,7 @@ def fix_shebangs(tree: Path, *, trampoline: Callable[[str, str], str] | None = N
         atomic_write(path, shebang.encode() + data[match.end() :], mode, durable=False)
         rewritten.append(path)
     if rewritten:
-        _refresh_wheel_records(tree, set(rewritten))
+        refresh_wheel_records(tree, set(rewritten))
     return rewritten
 
 
@@ -239,7 +244,8 @@ def _record_hash(path: Path) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _refresh_wheel_records(tree: Path, changed: set[Path]) -> None:
+def refresh_wheel_records(tree: Path, changed: set[Path]) -> None:
+    """Rewrite the ``*.dist-info/RECORD`` lines of the installed files in ``changed``."""
     for record in sorted(tree.glob("lib/python*/site-packages/*.dist-info/RECORD")):
         site = record.parent.parent
         raw = record.read_bytes()
@@ -269,6 +275,40 @@ def _prefix_pattern(old: str) -> re.Pattern[str]:
     )
 
 
+_RPATH_TOKEN = re.compile(r"(^|[ \t]+)(-Wl,[^\s\"']+)")
+#: what the interpreter was configured with, as it was: a record, never handed to a compiler
+_VERBATIM = frozenset({"CONFIG_ARGS"})
+
+
+def _linker_options(token: str) -> str:
+    """A ``-Wl,a,b,...`` token without its run-path options ("" when nothing is left)."""
+    kept: list[str] = []
+    parts = iter(token[len("-Wl,") :].split(","))
+    for part in parts:
+        if part in ("-rpath", "--rpath", "-R"):
+            next(parts, None)  # and its directory
+        elif not part.startswith(("-rpath=", "--rpath=")) and not (
+            part.startswith("-R") and len(part) > 2
+        ):
+            kept.append(part)
+    return "-Wl," + ",".join(kept) if kept else ""
+
+
+def strip_rpath_flags(value: str) -> str:
+    """``value`` (compiler or linker flags) without run-path options (``-Wl,-rpath,DIR``,
+    ``-Wl,-rpath=DIR``, ``-Wl,-R,DIR``): what a base hands to compilers through sysconfig,
+    python-config and its .pc files must not make every extension built on it look for
+    libraries in the base, or on the machine the interpreter was built on."""
+    if "-Wl," not in value:
+        return value
+
+    def keep(m: re.Match[str]) -> str:
+        options = _linker_options(m[2])
+        return m[1] + options if options else ""
+
+    return _RPATH_TOKEN.sub(keep, value)
+
+
 def _relocatable_sysconfigdata(path: Path, old: str) -> None:
     text = path.read_text(encoding="utf-8")
     head, sep, body = text.partition("build_time_vars = ")
@@ -290,7 +330,8 @@ def _relocatable_sysconfigdata(path: Path, old: str) -> None:
         "    _prefix = _os.path.dirname(_prefix)",
         "build_time_vars = {",
     ]
-    for key, value in variables.items():
+    for key, raw in variables.items():
+        value = strip_rpath_flags(raw) if isinstance(raw, str) and key not in _VERBATIM else raw
         if isinstance(value, str) and pattern.search(value):
             parts = pattern.split(value)
             expr = " + _prefix + ".join(repr(p) for p in parts)
@@ -314,7 +355,10 @@ def _relocatable_makefile(path: Path, old: str) -> None:
         flags=re.MULTILINE,
     )
     text = _prefix_pattern(old).sub("$(prefix)", text)
-    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    lines = [
+        ln if ln.startswith("CONFIG_ARGS") else strip_rpath_flags(ln) for ln in text.split("\n")
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
 
 
 def _relocatable_pc(path: Path, old: str) -> None:
@@ -323,7 +367,27 @@ def _relocatable_pc(path: Path, old: str) -> None:
     up = "/".join([".."] * depth)
     text = re.sub(r"^prefix=.*$", f"prefix=${{pcfiledir}}/{up}", text, count=1, flags=re.MULTILINE)
     text = _prefix_pattern(old).sub("${prefix}", text)
-    path.write_text(text, encoding="utf-8")
+    path.write_text("\n".join(map(strip_rpath_flags, text.split("\n"))), encoding="utf-8")
+
+
+def _relocatable_python_config(path: Path, old: str) -> None:
+    """python-config (the shell script): its flags name ``${prefix_real}``, the prefix it
+    computes from its own location, and no run path."""
+    data = path.read_bytes()
+    if data.startswith(b"\x7fELF"):
+        return
+    text = data.decode("utf-8", errors="surrogateescape")
+    pattern = _prefix_pattern(old)
+    computed = "prefix_real" in text
+    lines = [
+        strip_rpath_flags(
+            line
+            if line.startswith("prefix=") or not computed
+            else pattern.sub("${prefix_real}", line)
+        )
+        for line in text.split("\n")
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
 
 
 def scrub_prefix(tree: Path, old: str, *, binaries: bool) -> list[str]:
@@ -335,9 +399,8 @@ def scrub_prefix(tree: Path, old: str, *, binaries: bool) -> list[str]:
         rel = path.relative_to(tree).as_posix()
         name = path.name
         if name.startswith("_sysconfigdata") and name.endswith(".py"):
-            if old in path.read_text(encoding="utf-8"):
-                _relocatable_sysconfigdata(path, old)
-                touched.append(rel)
+            _relocatable_sysconfigdata(path, old)
+            touched.append(rel)
             continue
         if name == "Makefile" and path.parent.name.startswith("config-"):
             _relocatable_makefile(path, old)
@@ -347,6 +410,9 @@ def scrub_prefix(tree: Path, old: str, *, binaries: bool) -> list[str]:
             _relocatable_pc(path, old)
             touched.append(rel)
             continue
+        if path.parent.name == "bin" and re.fullmatch(r"python[0-9.]*m?-config", name):
+            _relocatable_python_config(path, old)
+            touched.append(rel)
         if not binaries:
             continue
         data = path.read_bytes()

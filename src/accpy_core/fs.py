@@ -4,6 +4,8 @@
   over the target, fsync the directory;
 - :func:`switch_symlink`: point a symlink elsewhere by renaming a new symlink over it
   (``name.tmp-XXXX``, then ``os.replace``): never unlink-then-create;
+- :func:`exchange`: swap two entries in one step (a directory and a symlink, which no rename
+  can replace by the other), where the system can;
 - :func:`sync_tree`: make a new tree durable before it is renamed into sight;
 - :func:`remove_tree`: delete a tree, read-only ones too;
 - :func:`crash_point`: the test hook of the crash-safety tests.
@@ -15,6 +17,7 @@ old state or the new one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -157,6 +160,38 @@ def switch_symlink(link: StrPath, target: str) -> str | None:
         raise
     fsync_dir(directory)
     return previous
+
+
+#: renameat2(2) flag and directory argument: swap the two names
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+#: what renameat2 answers where the kernel, the file system (NFS) or libc cannot swap
+_NO_EXCHANGE = (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
+
+
+def exchange(a: StrPath, b: StrPath) -> bool:
+    """Swap the entries ``a`` and ``b`` (both must exist, in one directory or two) in one atomic
+    step: ``renameat2(RENAME_EXCHANGE)``. False, with nothing changed, where the system cannot
+    (a libc without renameat2, a kernel before 3.15, NFS): the caller then does it in two steps.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (ImportError, OSError, AttributeError):
+        return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    first, second = os.fsencode(os.fspath(a)), os.fsencode(os.fspath(b))
+    if call(_AT_FDCWD, first, _AT_FDCWD, second, _RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        if code in _NO_EXCHANGE:
+            return False
+        raise OSError(code, os.strerror(code), os.fspath(a))
+    for directory in {os.path.dirname(os.fspath(p)) or "." for p in (a, b)}:
+        fsync_dir(directory)
+    return True
 
 
 def remove_tree(path: StrPath) -> None:

@@ -41,7 +41,7 @@ def check_variant(variant: str) -> str:
 
 
 def repository(registry: str, os_name: str, variant: str, java: str | None = None) -> str:
-    """``registry.cern.ch/acc-py/acc-py_el9_openjdk17_ci`` (``registry`` may be empty)."""
+    """``registry.cern.ch/acc/acc-py_el9_openjdk17_ci`` (``registry`` may be empty)."""
     parts = ["acc-py", os_name]
     if java:
         parts.append(java)

@@ -27,6 +27,8 @@ METADATA_NAME = "ACC-PY.json"
 RECORD_NAME = "ACC-PY.RECORD"
 #: the base's software bill of materials, CycloneDX JSON (also beside the tarball in dist/)
 SBOM_NAME = "ACC-PY.cdx.json"
+#: the site's CA certificates in a base (versions.yaml site.ca_certificates), base-relative
+SITE_CA_FILE = "etc/ssl/acc-py-site-ca.pem"
 #: the install root's lock (accpy_core.lock), a directory
 LOCK_NAME = ".lock"
 TARBALL_PREFIX = "acc-py-base"

@@ -22,7 +22,6 @@ from accpy_core.errors import MetadataError
 from accpy_core.fs import atomic_write
 from accpy_core.images import IMAGE_ROOT, INSTALLED
 from accpy_core.names import METADATA_NAME
-from accpy_core.proc import run
 
 from . import engine
 from .containerfile import SBOM_PATH, render
@@ -137,7 +136,7 @@ def build_variant(plan: ImagePlan, v: VariantPlan, *, archive: bool) -> Built:
         plan=v,
         image_id=str(info["FromImageID"]),
         digest=str(info["FromImageDigest"]),
-        size=image_size(v.ref),
+        size=engine.size(v.ref),
         archive=path,
         seconds=time.perf_counter() - start,
     )
@@ -149,14 +148,9 @@ def write_archive(plan: ImagePlan, v: VariantPlan) -> Path:
     path = plan.out_dir / f"{v.name}_{v.tags[0]}.oci.tar"
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
-    engine.skopeo_copy(f"containers-storage:{v.ref}", f"oci-archive:{tmp}:{v.name}:{v.tags[0]}")
+    engine.skopeo_copy(engine.local(v.ref), f"oci-archive:{tmp}:{v.name}:{v.tags[0]}")
     tmp.replace(path)
     return path
-
-
-def image_size(ref: str) -> int:
-    out = run([engine.tool("podman"), "image", "inspect", "--format", "{{.Size}}", ref])
-    return int(out.strip())
 
 
 def build_all(plan: ImagePlan, *, archive: bool = True) -> list[Built]:

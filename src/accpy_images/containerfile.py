@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 
 from accpy_core.images import IMAGE_ROOT, IMAGE_VENV, INSTALLED
+from accpy_core.names import SITE_CA_FILE
 
 from .plan import ImagePlan, VariantPlan
 
@@ -68,10 +69,11 @@ def _base_steps(plan: ImagePlan) -> list[str]:
     sh = b.installer.name
     sha = b.checksum.read_text(encoding="ascii").split()[0]
     tree = f"{BASE_DIR}/{b.version}"
+    update = plan.family.ca_update.split()[0]
     lines = [
         "",
-        "# what the base's installer needs, where the OS image lacks it",
-        _install(plan, plan.family.features["base"], unless=("gzip", "sha256sum", "tar")),
+        "# what the base's installer needs and the OS trust store, where the OS image lacks them",
+        _install(plan, plan.family.features["base"], unless=("gzip", "sha256sum", "tar", update)),
     ]
     if plan.java:
         lines += [
@@ -89,6 +91,8 @@ def _base_steps(plan: ImagePlan) -> list[str]:
         f" && ln -s {b.version} {BASE_DIR}/{INSTALLED} \\",
         f" && {BASE_DIR}/{INSTALLED}/bin/acc-py venv {IMAGE_VENV}",
         "",
+        *_site_ca_steps(plan, tree),
+        "",
         "# the base and its venv are active: python is the venv's, pip uses the site index",
         f"ENV ACC_PY_ROOT={IMAGE_ROOT} \\",
         f"    ACC_PY_BASE={tree} \\",
@@ -101,6 +105,25 @@ def _base_steps(plan: ImagePlan) -> list[str]:
         'CMD ["python"]',
     ]
     return lines
+
+
+def _site_ca_steps(plan: ImagePlan, tree: str) -> list[str]:
+    """The site's CAs (the base's copy of versions.yaml's site.ca_certificates) into the OS
+    trust store, one certificate per file, as an administrator adds one."""
+    fam = plan.family
+    split = (
+        "'/-----BEGIN CERTIFICATE-----/ "
+        '{n++; f = sprintf("%s/acc-py-site-ca-%d%s", d, n, s); on = 1} '
+        "on {print > f} /-----END CERTIFICATE-----/ {on = 0; close(f)}'"
+    )
+    return [
+        "# the OS trust store, with the site's certificate authorities in it: python, pip and",
+        "# every venv trust it, and a CA added the OS way too",
+        f"RUN mkdir -p {fam.ca_anchors} \\",
+        f" && awk -v d={fam.ca_anchors} -v s={fam.ca_suffix} {split} \\",
+        f"    {tree}/{SITE_CA_FILE} \\",
+        f" && {fam.ca_update}",
+    ]
 
 
 def _app_exec_steps(plan: ImagePlan) -> list[str]:

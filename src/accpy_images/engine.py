@@ -2,13 +2,21 @@
 
 Builds run with ``--isolation chroot`` and the host's network (what works on hosts without a
 container runtime that can set rlimits and cgroups), so loopback servers are reachable from
-RUN steps. Storage is whatever containers-storage is configured to use
-(``CONTAINERS_STORAGE_CONF`` for another one); overlay shares layers, vfs copies them.
+RUN steps.
+
+**One store.** containers-storage is whatever the machine configures (storage.conf, or
+``CONTAINERS_STORAGE_CONF``; ``STORAGE_DRIVER`` to choose the driver): :func:`store` asks
+buildah once, and every call here names that store explicitly (buildah's ``--storage-driver
+--root --runroot``, skopeo's ``containers-storage:[driver@root+runroot]``). So a build, its
+inspection and its copy never look in two stores, whatever else (podman's database, an earlier
+use with another driver) the machine has. overlay shares layers between the variants, vfs
+copies them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -16,6 +24,8 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +46,42 @@ def tool(name: str) -> str:
     return found
 
 
+@dataclass(frozen=True)
+class Store:
+    """A containers-storage: its driver, image root and run root."""
+
+    driver: str
+    root: str
+    runroot: str
+
+    def options(self) -> list[str]:
+        """buildah's global options that name it."""
+        return ["--storage-driver", self.driver, "--root", self.root, "--runroot", self.runroot]
+
+    def ref(self, image: str) -> str:
+        """``image`` in it, as skopeo names it."""
+        return f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]{image}"
+
+
+@cache
+def store() -> Store:
+    """The store of this process: the one buildah's configuration gives (asked once)."""
+    info = json.loads(run([tool("buildah"), "info"], what="buildah info"))
+    found = info.get("store", {})
+    driver = os.environ.get("STORAGE_DRIVER") or found.get("GraphDriverName", "")
+    if not driver or not found.get("GraphRoot"):
+        raise SourceError("buildah info names no containers-storage; check storage.conf")
+    chosen = Store(driver, found["GraphRoot"], found["RunRoot"])
+    log.debug("containers-storage: %s in %s (run root %s)", *dataclasses.astuple(chosen))
+    return chosen
+
+
+def _buildah(*args: str) -> list[str]:
+    return [tool("buildah"), *store().options(), *args]
+
+
 def buildah(*args: str, what: str | None = None) -> str:
-    return run([tool("buildah"), *args], what=what or f"buildah {args[0]}")
+    return run(_buildah(*args), what=what or f"buildah {args[0]}")
 
 
 def build(
@@ -51,7 +95,7 @@ def build(
 ) -> None:
     """``buildah build`` one Containerfile into one new layer; its output goes to ``log_to``."""
     argv = [
-        tool("buildah"), "build", "--isolation", ISOLATION, "--network", "host",
+        *_buildah("build"), "--isolation", ISOLATION, "--network", "host",
         "--timestamp", str(timestamp), "--pull=false", "--layers=false",
         "-f", str(containerfile), "-t", tag,
         *(("--from", from_ref) if from_ref else ()),
@@ -75,7 +119,7 @@ def container(image: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run([tool("buildah"), "rm", name], capture_output=True, check=False)
+        subprocess.run(_buildah("rm", name), capture_output=True, check=False)
 
 
 def run_in(
@@ -89,7 +133,7 @@ def run_in(
     capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` in the working container ``ctr`` (the image's environment applies)."""
-    cmd = [tool("buildah"), "run", "--isolation", ISOLATION, "--network", "host"]
+    cmd = [*_buildah("run"), "--isolation", ISOLATION, "--network", "host"]
     if user:
         cmd += ["--user", user]
     for v in volumes:
@@ -116,13 +160,38 @@ def inspect(image: str) -> dict[str, Any]:
 
 def exists(image: str) -> bool:
     proc = subprocess.run(
-        [tool("buildah"), "inspect", "--type", "image", image], capture_output=True, check=False
+        _buildah("inspect", "--type", "image", image), capture_output=True, check=False
     )
     return proc.returncode == 0
 
 
+def size(image: str) -> int:
+    """Bytes of all the layers of local ``image``, uncompressed (each counted once)."""
+    raw = run(
+        [tool("skopeo"), "inspect", "--raw", store().ref(image)], what=f"skopeo inspect {image}"
+    )
+    return sum(int(layer["size"]) for layer in json.loads(raw)["layers"])
+
+
+def import_tarball(tarball: Path, image: str) -> None:
+    """An image of one layer: the file system in ``tarball`` (an OS image made with
+    mmdebstrap, say)."""
+    ctr = buildah("from", "--quiet", "scratch").strip()
+    try:
+        buildah("add", "--quiet", ctr, str(tarball), "/")
+        buildah("commit", "--quiet", ctr, image)
+    finally:
+        subprocess.run(_buildah("rm", ctr), capture_output=True, check=False)
+
+
+def local(image: str) -> str:
+    """skopeo's reference of ``image`` in :func:`store`."""
+    return store().ref(image)
+
+
 def skopeo_copy(src: str, dest: str, *, tls_verify: bool = True) -> str:
-    """Copy an image between transports; returns the manifest digest written."""
+    """Copy an image between transports (:func:`local` names one of the store); returns the
+    manifest digest written."""
     with tempfile.TemporaryDirectory(prefix="acc-py-images-") as tmp:
         digest_file = Path(tmp) / "digest"
         argv = [tool("skopeo"), "copy", "--quiet", "--digestfile", str(digest_file)]

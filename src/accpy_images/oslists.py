@@ -33,6 +33,11 @@ class Family:
     purl_namespace: str
     java: dict[str, Java]
     features: dict[str, tuple[str, ...]]
+    #: where the OS takes a CA of its own (one PEM certificate per file, named *{ca_suffix})
+    #: and the command that rebuilds its trust store from them
+    ca_anchors: str = ""
+    ca_suffix: str = ".crt"
+    ca_update: str = ""
 
     def install_command(self, packages: tuple[str, ...]) -> str:
         return self.install.format(packages=" ".join(sorted(packages)))
@@ -79,6 +84,9 @@ def _family(name: str, d: Any) -> Family:
             purl_namespace=str(d["purl"]["namespace"]),
             java=java,
             features=features,
+            ca_anchors=str(d["trust"]["anchors"]),
+            ca_suffix=str(d["trust"]["suffix"]),
+            ca_update=str(d["trust"]["update"]),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _fail(f"families.{name} lacks or misuses {exc}") from exc

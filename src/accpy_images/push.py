@@ -28,9 +28,7 @@ def push(plan: ImagePlan, registry: str, *, tls_verify: bool | None = None) -> d
             raise UsageError(f"{v.ref} is not built; run make images first (same VERSION/JAVA/OS)")
         for tag in v.tags:
             dest = f"{registry.rstrip('/')}/{v.name}:{tag}"
-            digest = engine.skopeo_copy(
-                f"containers-storage:{v.ref}", f"docker://{dest}", tls_verify=verify
-            )
+            digest = engine.skopeo_copy(engine.local(v.ref), f"docker://{dest}", tls_verify=verify)
             log.info("pushed %s@%s", dest, digest)
             pushed[dest] = digest
     return pushed

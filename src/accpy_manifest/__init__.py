@@ -9,6 +9,7 @@ from .model import (
     DEFAULT_PLATFORM,
     PBS_GITHUB,
     BaseSpec,
+    CaCertificate,
     ImageSite,
     InteractiveSpec,
     Manifest,
@@ -19,13 +20,20 @@ from .model import (
     Site,
     Wanted,
 )
-from .reader import REQUIRED_PACKAGES, get_base, load_manifest, python_from_asset
+from .reader import (
+    REQUIRED_PACKAGES,
+    get_base,
+    load_manifest,
+    python_from_asset,
+    read_ca_certificate,
+)
 
 __all__ = [
     "DEFAULT_PLATFORM",
     "PBS_GITHUB",
     "REQUIRED_PACKAGES",
     "BaseSpec",
+    "CaCertificate",
     "ImageSite",
     "InteractiveSpec",
     "Manifest",
@@ -38,4 +46,5 @@ __all__ = [
     "get_base",
     "load_manifest",
     "python_from_asset",
+    "read_ca_certificate",
 ]

@@ -43,14 +43,34 @@ class ImageSite:
 
 
 @dataclass(frozen=True)
+class CaCertificate:
+    """A certificate authority the site's services use (``site.ca_certificates``): its file, as
+    declared, and its PEM text (one or more certificates)."""
+
+    path: Path
+    pem: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Site:
     """Site-wide settings, shared by every base."""
 
     index_url: str
-    usage_collector: str  # "host:port", a literal address (no DNS at Python start-up)
+    usage_collector: str  # "host:port": an address, or a host name the installer resolves
     install_root: str
     pbs_mirror: str = PBS_GITHUB
     images: ImageSite | None = None
+    #: the site's own certificate authorities: trusted by every base and image, beside the
+    #: host's store
+    ca_certificates: tuple[CaCertificate, ...] = ()
+
+    @property
+    def ca_pem(self) -> str:
+        """Every site CA certificate, one PEM text ("" when the site declares none)."""
+        return "".join(
+            c.pem if c.pem.endswith("\n") else c.pem + "\n" for c in self.ca_certificates
+        )
 
 
 @dataclass(frozen=True)

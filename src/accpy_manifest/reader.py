@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -26,6 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from accpy_core.collector import parse_address
 from accpy_core.errors import ConfigError, ManifestError
 from accpy_core.platforms import parse_platform
 from accpy_core.versions import DEPRECATED, STATUSES, VERSION_PATTERN
@@ -34,6 +34,7 @@ from .model import (
     DEFAULT_PLATFORM,
     PBS_GITHUB,
     BaseSpec,
+    CaCertificate,
     ImageSite,
     InteractiveSpec,
     Manifest,
@@ -51,6 +52,7 @@ __all__ = [
     "get_base",
     "load_manifest",
     "python_from_asset",
+    "read_ca_certificate",
 ]
 
 REQUIRED_PACKAGES = ("pip", "numpy", "scipy")
@@ -63,6 +65,7 @@ _SITE_KEYS = {
     "install_root": True,
     "pbs_mirror": False,
     "images": False,
+    "ca_certificates": False,
 }
 _IMAGES_KEYS = {"registry": True, "os": True}
 _OS_KEYS = {"from": True, "family": True}
@@ -99,7 +102,6 @@ _PYTHON = re.compile(r"\d+\.\d+\.\d+")
 _PBS_TAG = re.compile(r"\d{8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PKG_NAME = re.compile(r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
-_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 # cpython-3.11.4+20230726-x86_64-unknown-linux-gnu-install_only.tar.gz
 # cpython-3.7.9-x86_64-unknown-linux-gnu-pgo-20200823T0036.tar.zst (before tags went in the name)
 _ASSET = re.compile(r"cpython-(?P<python>\d+\.\d+\.\d+)(?:\+(?P<tag>\d{8}))?-(?P<rest>.+)")
@@ -126,6 +128,40 @@ def load_manifest(path: Path) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc}); check the path") from exc
     return _Reader(path).manifest(text)
+
+
+_PEM_CERT = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?"
+)
+
+
+def read_ca_certificate(path: Path, line: int = 0) -> CaCertificate:
+    """A site CA file: one or more PEM certificates, nothing else (no private key), that OpenSSL
+    loads. Raises ConfigError naming the file and what to give instead."""
+    import ssl
+
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the CA certificate ({exc}); give a PEM file"
+        ) from exc
+    if "PRIVATE KEY" in text:
+        raise ConfigError(
+            f"{path} holds a private key: give the CA's certificate only (never its key)"
+        )
+    certificates = _PEM_CERT.findall(text)
+    if not certificates:
+        raise ConfigError(
+            f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert a DER file "
+            "with `openssl x509 -inform der -in CA.crt -out CA.pem`"
+        )
+    pem = "".join(c if c.endswith("\n") else c + "\n" for c in certificates).replace("\r", "")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{path}: OpenSSL cannot load the certificate ({exc})") from exc
+    return CaCertificate(path, pem, line)
 
 
 def get_base(manifest: Manifest, version: str) -> BaseSpec:
@@ -346,7 +382,25 @@ class _Reader:
         if "pbs_mirror" in f:
             mirror = self.url(f["pbs_mirror"], "site.pbs_mirror", schemes=("https", "file"))
         images = self.images(f["images"]) if "images" in f else None
-        return Site(index_url, collector, root, mirror, images)
+        cas = self.ca_certificates(f["ca_certificates"]) if "ca_certificates" in f else ()
+        return Site(index_url, collector, root, mirror, images, cas)
+
+    def ca_certificates(self, node: yaml.Node) -> tuple[CaCertificate, ...]:
+        """``site.ca_certificates``: PEM files, relative to the manifest's directory."""
+        fix = "list PEM files relative to versions.yaml, e.g. '- ca/site-root-ca.pem'"
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, f"site.ca_certificates must be a list, not {_kind(node)}", fix)
+        out = []
+        for item in node.value:
+            rel = self.text(item, "site.ca_certificates entry")
+            path = self.path.parent / rel
+            try:
+                out.append(read_ca_certificate(path, _line(item)))
+            except ConfigError as exc:
+                raise ManifestError(
+                    f"{self.path}:{_line(item)}: site.ca_certificates: {exc}"
+                ) from None
+        return tuple(out)
 
     def images(self, node: yaml.Node) -> ImageSite:
         f = self.fields(node, "site.images", _IMAGES_KEYS)
@@ -383,18 +437,11 @@ class _Reader:
 
     def usage_collector(self, node: yaml.Node) -> str:
         value = self.text(node, "site.usage_collector")
-        fix = "write host:port, e.g. acc-py-usage.cern.ch:8514, 10.0.0.1:8514 or [::1]:8514"
-        host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-            self.fail(node, f"site.usage_collector {value!r} has no port in 1-65535", fix)
-        if host.startswith("[") and host.endswith("]"):
-            valid = _is_ip(host[1:-1], ipaddress.IPv6Address)
-        elif re.fullmatch(r"[\d.]+", host):
-            valid = _is_ip(host, ipaddress.IPv4Address)
-        else:
-            valid = _HOSTNAME.fullmatch(host) is not None
-        if not valid:
-            self.fail(node, f"site.usage_collector host {host!r} is not valid", fix)
+        try:
+            parse_address(value, "site.usage_collector")
+        except ConfigError as exc:
+            what, _, fix = str(exc).partition("; ")
+            self.fail(node, what, fix)
         return value
 
     def platform(self, node: yaml.Node, where: str) -> str:
@@ -546,11 +593,3 @@ class _Reader:
             which = ", ".join(f"{v} at line {line}" for v, line in pro)
             what = f"more than one {noun.removesuffix(' version')} has status 'pro' ({which})"
             self.fail(pro[1][1], what, pro_fix)
-
-
-def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
-    try:
-        kind(text)
-    except ValueError:
-        return False
-    return True

@@ -12,12 +12,13 @@ from accpy_core.cli import add_commands, dispatch, exit_codes
 from accpy_core.errors import ConfigError, StoreError, UsageError
 
 from . import __version__
+from .commands import prune as cmd_prune
 from .commands import report as cmd_report
 from .commands import serve as cmd_serve
 
 log = logging.getLogger("accpy_usage")
 
-COMMANDS = {"serve": cmd_serve, "report": cmd_report}
+COMMANDS = {"serve": cmd_serve, "report": cmd_report, "prune": cmd_prune}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,14 +2,26 @@
 
 A datagram is one JSON object, ASCII, at most :data:`MAX_DATAGRAM` bytes::
 
-    {"v": 1, "time": 1700000000.123, "user": "alice", "uid": 1000, "host": "pc1", "pid": 42,
-     "base": "2023.06", "patch": 1, "status": "pro", "eol": "", "python": "3.11.4",
+    {"v": 1, "v_minor": 1, "time": 1700000000.123, "user": "alice", "uid": 1000, "host": "pc1",
+     "pid": 42, "base": "2023.06", "patch": 1, "status": "pro", "eol": "", "python": "3.11.4",
      "exe": "/acc/.../bin/python3", "venv": "/home/alice/venv" | null,
      "kind": "script" | "module" | "command" | "stdin" | "repl",
-     "target": "/abs/x.py" | "pkg.mod" | null}
+     "target": "/abs/x.py" | "pkg.mod" | null,
+     "interactive": "2025.03" | null, "interactive_patch": 1 | null}
 
-Anything else (not JSON, not an object, a missing or mistyped field, an unknown ``kind``, a
-string longer than :data:`MAX_TEXT`) is rejected with a reason, counted and dropped.
+**The format is versioned** ``v``.``v_minor`` (:data:`FORMAT`): a new minor version only adds
+fields, a new major one changes what fields mean. Every field, since which version:
+
+- 1.0: ``v`` (the major version, an integer), ``time``, ``user``, ``uid``, ``host``, ``pid``,
+  ``base``, ``patch``, ``status``, ``eol``, ``python``, ``exe``, ``venv``, ``kind``, ``target``;
+- 1.1: ``v_minor`` (the minor version; absent: 0), ``interactive`` (the interactive release
+  the start came from, or null) and ``interactive_patch`` (its patch release, or null).
+
+The collector stores records of every minor version of its major one: of a newer minor, the
+fields it does not know are kept, as one JSON object in the ``extra`` column. A record of a
+newer major version is rejected and counted (``newer-major``), as is anything else that is not
+a valid record (not JSON, not an object, a missing or mistyped field, an unknown ``kind``, a
+string longer than :data:`MAX_TEXT`): counted by reason and dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ from accpy_core.versions import is_status, is_version
 
 MAX_DATAGRAM = 8192
 MAX_TEXT = 1024
+#: the record format this collector knows: (major, minor)
+FORMAT = (1, 1)
 KINDS = frozenset({"script", "module", "command", "stdin", "repl"})
 _PYTHON = re.compile(r"\d+\.\d+\.\d+")
 
@@ -56,6 +70,11 @@ class Record(NamedTuple):
     kind: str
     target: str | None
     peer: str  # the sender's address as the collector saw it
+    # since format 1.1 (and schema 2 of the store: store.SCHEMA)
+    format: str  # "1.0", "1.1", ...: the record's v.v_minor
+    interactive: str | None
+    interactive_patch: int | None
+    extra: str | None  # JSON: the fields of a newer minor version that this one does not know
 
     def row(self) -> tuple[object, ...]:
         return tuple(self)
@@ -63,6 +82,11 @@ class Record(NamedTuple):
 
 #: the columns of the ``invocations`` table
 COLUMNS: tuple[str, ...] = Record._fields
+#: the fields of a datagram that the record format :data:`FORMAT` defines
+KNOWN_FIELDS = frozenset(
+    {"v", "v_minor", "time", "user", "uid", "host", "pid", "base", "patch", "status", "eol",
+     "python", "exe", "venv", "kind", "target", "interactive", "interactive_patch"}
+)  # fmt: skip
 
 
 def _text(obj: dict[str, object], key: str, *, null: bool = False) -> str | None:
@@ -77,10 +101,10 @@ def _text(obj: dict[str, object], key: str, *, null: bool = False) -> str | None
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _int(obj: dict[str, object], key: str, low: int, high: int) -> int:
+def _int(obj: dict[str, object], key: str, low: int, high: int, *, reason: str = "") -> int:
     value = obj.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise Rejected(f"bad-{key}")
+        raise Rejected(reason or f"bad-{key}")
     return value
 
 
@@ -100,8 +124,10 @@ def parse(data: bytes, peer: str = "") -> Record:
         raise Rejected("malformed") from exc
     if not isinstance(obj, dict):
         raise Rejected("malformed")
-    if obj.get("v") != 1:
-        raise Rejected("bad-v")
+    major = _int(obj, "v", 1, 2**31, reason="bad-v")
+    if major > FORMAT[0]:
+        raise Rejected("newer-major")
+    minor = 0 if obj.get("v_minor") is None else _int(obj, "v_minor", 0, 2**31, reason="bad-v")
     when = obj.get("time")
     if not isinstance(when, (int, float)) or isinstance(when, bool) or not math.isfinite(when):
         raise Rejected("bad-time")
@@ -128,6 +154,13 @@ def parse(data: bytes, peer: str = "") -> Record:
             dt.date.fromisoformat(eol)
         except ValueError as exc:
             raise Rejected("bad-eol") from exc
+    interactive = _text(obj, "interactive", null=True)
+    if interactive is not None and not is_version(interactive):
+        raise Rejected("bad-interactive")
+    release_patch = None
+    if obj.get("interactive_patch") is not None:
+        release_patch = _int(obj, "interactive_patch", 0, 10_000)
+    unknown = obj.keys() - KNOWN_FIELDS  # usually none: a set difference, in C
     return Record(
         time=float(when),
         day=_day(int(when // 86400)),
@@ -145,4 +178,8 @@ def parse(data: bytes, peer: str = "") -> Record:
         kind=kind,
         target=_text(obj, "target", null=True),
         peer=peer,
+        format=f"{major}.{minor}",
+        interactive=interactive,
+        interactive_patch=release_patch,
+        extra=json.dumps({k: obj[k] for k in unknown}, sort_keys=True) if unknown else None,
     )

@@ -1,5 +1,6 @@
-"""The report: invocations and distinct users/hosts per base version, Python, day and venv, and
-the hosts still running a deprecated base; as text, CSV or JSON, and a PNG plot.
+"""The report: invocations and distinct users/hosts per base version, Python, day, venv and
+interactive release, and the hosts still running a deprecated base; as text, CSV or JSON, and a
+PNG plot.
 
 Whether a base is deprecated comes from ``--manifest versions.yaml`` when given (the current
 truth: a base is often deprecated long after it was built), else from the status the base's
@@ -21,14 +22,16 @@ from accpy_core.versions import DEPRECATED
 
 from .store import Store
 
-#: (table name, group-by expression, title)
-GROUPS = (
-    ("by_version", "base", "base version"),
-    ("by_python", "python", "Python"),
-    ("by_day", "day", "day (UTC)"),
-    ("by_venv", "COALESCE(venv, '')", "venv"),
-)
 NO_VENV = "(no venv)"
+NOT_INTERACTIVE = "(not interactive)"
+#: (table name, group-by expression, title, the key of the rows without one)
+GROUPS = (
+    ("by_version", "base", "base version", ""),
+    ("by_python", "python", "Python", ""),
+    ("by_day", "day", "day (UTC)", ""),
+    ("by_venv", "COALESCE(venv, '')", "venv", NO_VENV),
+    ("by_interactive", "COALESCE(interactive, '')", "interactive release", NOT_INTERACTIVE),
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def build(
         params,
     )
     report["total"] = {"invocations": total[0], "users": total[1], "hosts": total[2]}
-    for name, expr, _title in GROUPS:
+    for name, expr, _title, empty in GROUPS:
         rows = store.query(
             f"SELECT {expr}, COUNT(*), COUNT(DISTINCT user_name), COUNT(DISTINCT host), "
             f"MAX(time) FROM invocations{where} GROUP BY {expr} ORDER BY {expr}",
@@ -102,7 +105,7 @@ def build(
         )
         report[name] = [
             {
-                "key": key or NO_VENV,
+                "key": key or empty,
                 "invocations": n,
                 "users": users,
                 "hosts": hosts,
@@ -166,7 +169,7 @@ def as_text(report: dict[str, Any]) -> str:
     scope = ", ".join(f"{k} {v}" for k, v in f.items() if v) or "all records"
     out = [f"Acc-Py usage ({scope}): {t['invocations']} invocations, {t['users']} users, "
            f"{t['hosts']} hosts"]  # fmt: skip
-    for name, _expr, title in GROUPS:
+    for name, _expr, title, _empty in GROUPS:
         rows = [
             [r["key"], str(r["invocations"]), str(r["users"]), str(r["hosts"]), r["last_seen"]]
             for r in report[name]
@@ -195,7 +198,7 @@ def as_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    for name, _expr, _title in GROUPS:
+    for name, _expr, _title, _empty in GROUPS:
         for row in report[name]:
             writer.writerow({"table": name, "base": "", **row})
     for row in report["deprecated_hosts"]:

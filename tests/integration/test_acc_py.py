@@ -306,17 +306,24 @@ def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -
     vdir = apps / "demo_app" / "1.0"
     assert "Deployed demo_app 1.0" in out
     assert os.readlink(apps / "demo_app" / "latest") == "1.0"
+    assert os.readlink(vdir) == f".1.0@{VERSION}"  # the tree of 1.0 on this base
     launcher = vdir / "exec" / "demo-app"
     ran = subprocess.run([str(launcher), "4"], capture_output=True, text=True, check=False)
     assert (ran.returncode, ran.stdout) == (4, "demo 1.0 ['4']\n")
     cfg = (vdir / "venv" / "pyvenv.cfg").read_text()
     assert f"home = {root / 'base' / VERSION / 'bin'}\n" in cfg
+    tree = apps / "demo_app" / f".1.0@{VERSION}"
+    assert f"exec {tree}/venv/bin/demo-app " in launcher.read_text()  # never through 1.0
+    script = (tree / "venv" / "bin" / "demo-app").read_text()
+    # a shebang, or pip's /bin/sh form where the path is too long for one (over 127 bytes)
+    forms = (f"#!{tree}/venv/bin/", f"#!/bin/sh\n'''exec' {tree}/venv/bin/")
+    assert script.startswith(forms), script[:300]
     deployed = file_list(apps)
 
-    # refusals and failures change nothing deployed
-    one_line_error(
-        acc(root, cwd, "app", "deploy", str(proj), **env), RefusedError, "already deployed"
-    )
+    # the same lock and project again: nothing changes; refusals and failures change nothing
+    again = ok(acc(root, cwd, "app", "deploy", str(proj), **env))
+    assert "nothing changed" in again
+    assert file_list(apps) == deployed
     write_project(proj, "demo_app", "1.1", ["accpy_tinydep==1.0", "numpy"])
     with (proj / "pyproject.toml").open("a") as f:
         f.write('[project.scripts]\ndemo-app = "demo_app.cli:main"\n')
@@ -343,12 +350,14 @@ def test_app_lock_deploy_promote_run(root: Path, cwd: Path, site_index: Index) -
     listed = ok(acc(root, cwd, "app", "list", **env)).splitlines()
     assert [line.split() for line in listed[1:]] == [
         ["demo_app"],
-        ["1.0", "pro"],
-        ["1.1", "latest"],
+        ["1.0", VERSION, "pro"],
+        ["1.1", VERSION, "latest"],
     ]
     ran = acc(root, cwd, "app", "run", "demo_app", "--version", "1.1", "0", **env)
     assert (ran.returncode, ran.stdout) == (0, "demo 1.0 ['0']\n")
-    assert [p.name for p in (apps / "demo_app").iterdir() if p.name.startswith(".")] == []
+    assert sorted(p.name for p in (apps / "demo_app").iterdir()) == [
+        f".1.0@{VERSION}", f".1.1@{VERSION}", "1.0", "1.1", "latest", "pro",
+    ]  # fmt: skip
 
 
 OTHER = "2024.12"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from conftest import BASE_VERSION, builder_dirs, in_base, make_base, run_builder
+from extensions import check_extensions
 from servers import Index
 
 from accpy_core.errors import CheckError, SourceError
@@ -148,6 +149,12 @@ def test_moved_tree_keeps_working(unpacked: list[Path], tmp_path: Path) -> None:
     assert str(moved) in proc.stdout
     assert _references(moved, str(old_parent)) == []
     assert _references(moved, str(tmp_path / "copy")) == []
+
+
+def test_extensions_built_on_it_carry_no_run_path(unpacked: list[Path], tmp_path: Path) -> None:
+    """An adopted interpreter's sysconfig handed -Wl,-rpath,<prefix>/lib to every extension
+    (issue 18): no longer, and python-config and the .pc files neither."""
+    check_extensions(unpacked[0], tmp_path / "extension")  # [1]'s path has a space
 
 
 def test_two_builds_are_byte_identical(built: Path, index_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import BUILT, builder_dirs, in_base, python_prefix, run_builder, untar
+from conftest import builder_dirs, built, in_base, python_prefix, run_builder, untar
 
 pytestmark = pytest.mark.slow
 
@@ -44,4 +44,4 @@ python -m pip install six || echo "refused=$?"
     assert meta["python"] == prefix.name and meta["version"] == version
     if meta["status"] == "deprecated":
         assert meta["end_of_life"]
-    BUILT.append(f"{version} (CPython {prefix.name}, adopted with INTERPRETER=auto)")
+    built(f"{version} (CPython {prefix.name}, adopted with INTERPRETER=auto)")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BUILT, build_cache, builder_dirs, in_base, python_prefix, run_builder, untar
+from conftest import build_cache, builder_dirs, built, in_base, python_prefix, run_builder, untar
+from extensions import check_extensions
 from pbs_mirror import make_pbs_mirror
 
 from accpy_core.errors import ChecksumError, SourceError
@@ -74,7 +75,8 @@ def test_build_from_a_file_mirror(
     assert meta["interpreter"]["sha256"] == asset.sha256
     assert meta["interpreter"]["asset"] == asset.asset
     assert meta["interpreter"]["url"].startswith("https://github.com/astral-sh/")
-    BUILT.append(f"{version} (CPython {python}, pbs {flavor} archive from a file:// mirror)")
+    check_extensions(tmp_path / "installed" / version, tmp_path / "extension")
+    built(f"{version} (CPython {python}, pbs {flavor} archive from a file:// mirror)")
 
 
 def test_sha256_mismatch_is_refused(mirror: Path, tmp_path: Path) -> None:

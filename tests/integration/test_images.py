@@ -23,12 +23,14 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE_VERSION, PROJECT, build_cache
-from servers import Index, container_registry
+from servers import Index, TestCA, container_registry, free_port, make_ca, tls_front
 
-from .test_acc_py import make_wheel
+from accpy_images import engine
+
+from .test_acc_py import make_wheel, pypi_wheels
 
 OS = "debian12"
-REGISTRY = "registry.cern.ch/acc-py"  # versions.yaml's site.images.registry
+REGISTRY = "registry.cern.ch/acc"  # versions.yaml's site.images.registry
 TAGS = (BASE_VERSION, f"{BASE_VERSION}.1", "pro")
 VARIANTS = ("base", "ci", "app_exec", "gui", "gui_ci", "gui_app_exec")
 #: what the gui_ci and Java tests install from the site index (downloaded once from PyPI)
@@ -104,7 +106,7 @@ def make_images(images: Images | None, *args: str, dist: Path | None = None, **k
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A containers-storage of the session (overlay), for every buildah and skopeo call."""
     root = tmp_path_factory.mktemp("containers")
@@ -127,29 +129,26 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ["CONTAINERS_STORAGE_CONF"] = old
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def os_image(storage: Path) -> str:
     """A minimal Debian 12 OS image (mmdebstrap, cached as a tarball), imported into storage."""
-    tar = build_cache() / "images" / "debian12-minbase.tar"
+    tar = build_cache() / "images" / "debian12-minbase-plain.tar"
     if not tar.exists():
         tar.parent.mkdir(parents=True, exist_ok=True)
         part = tar.with_suffix(".part")
         proc = subprocess.run(
-            ["mmdebstrap", "--variant=minbase", "--format=tar", "--include=ca-certificates",
-             "bookworm", str(part)],
+            # minbase, as debian:bookworm-slim: no CA store (the base variant brings one)
+            ["mmdebstrap", "--variant=minbase", "--format=tar", "bookworm", str(part)],
             capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]
         part.replace(tar)
     image = "localhost/acc-py-test/debian12:minbase"
-    proc = subprocess.run(
-        ["podman", "import", str(tar), image], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    engine.import_tarball(tar, image)
     return image
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def index_wheels(site_index: Index) -> Index:
     """PyQt6 and JPype1 wheels from PyPI, served by the site index."""
     cache = build_cache() / "image-wheels"
@@ -167,7 +166,7 @@ def index_wheels(site_index: Index) -> Index:
     return site_index
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def images(base_dist: Path, os_image: str, tmp_path_factory: pytest.TempPathFactory) -> Images:
     """``make images`` of all six variants, once per session."""
     top = tmp_path_factory.mktemp("images")
@@ -198,6 +197,8 @@ python -m pip config list
 readlink -f /opt/acc-py/base/installed
 bash -lc 'command -v python'
 test -s /opt/acc-py/sbom.cdx.json && echo sbom-ok
+python -c 'import ssl; print("ca", ssl.create_default_context().cert_store_stats()["x509_ca"])'
+grep -c "$ACC_PY_TEST_CA" /etc/ssl/certs/ca-certificates.crt | sed 's/^/site-ca /'
 """
 
 
@@ -217,8 +218,13 @@ def test_make_images_builds_six_variants(images: Images) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_variant_has_the_base_and_the_venv_active(images: Images, variant: str) -> None:
-    proc = run_in(ref(variant), PROBE)
+def test_variant_has_the_base_and_the_venv_active(
+    images: Images, variant: str, test_ca: TestCA
+) -> None:
+    """The base, the venv, the SBOM; and the OS trust store (the Debian OS image has none of
+    its own), with the site's CA in it, which python's default context loads (issue 18)."""
+    body = test_ca.cert.read_text().splitlines()[1]  # a line of the CA's certificate
+    proc = run_in(ref(variant), PROBE, "-e", f"ACC_PY_TEST_CA={body}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     facts = json.loads(lines[0])
@@ -227,10 +233,13 @@ def test_variant_has_the_base_and_the_venv_active(images: Images, variant: str) 
     assert facts["prefix"] == venv and facts["venv"] == venv
     assert facts["base_prefix"].startswith("/opt/acc-py/base/")
     assert facts["numpy"] == "1.24.3"
-    assert any("index-url" in line and "127.0.0.1" in line for line in lines)  # the site index
+    assert any("index-url" in line and "localhost" in line for line in lines)  # the site index
     assert f"/opt/acc-py/base/._{BASE_VERSION}.1" in lines
     assert f"{venv}/bin/python" in lines  # a login shell (the profile) has it too
     assert "sbom-ok" in lines
+    cas = next(line for line in lines if line.startswith("ca "))
+    assert int(cas.split()[1]) > 100, cas  # Mozilla's roots and the site's
+    assert "site-ca 1" in lines
     app = variant.endswith("app_exec")
     assert (facts["user"] != 0, facts["cwd"] == "/app" if app else True) == (app, True)
     labels = json.loads(buildah("inspect", "--type", "image", ref(variant)).stdout)
@@ -320,13 +329,14 @@ def test_pip_install_in_a_run_step_from_ci(
 def test_ci_templates_jobs_start_in_the_ci_image(images: Images, tmp_path: Path) -> None:
     """The CI templates' job set-up (.acc_py_run_on_acc_py's before_script), run in the ci image
     as GitLab runs it there: the base checked, a fresh venv of it active."""
-    from gitlab import load_templates
+    from gitlab import expand, load_templates
 
     project = tmp_path / "project"
     project.mkdir()
     made = run_in(ref("ci"), "cd /project && acc-py init-ci", "-v", f"{project}:/project")
     assert made.returncode == 0, made.stdout + made.stderr
-    job = load_templates()[".acc_py_run_on_acc_py"]
+    jobs = load_templates()
+    job = jobs[".acc_py_run_on_acc_py"]
     assert job["image"] == "${ACC_PY_IMAGE_REGISTRY}/acc-py_el9_ci:${ACC_PY_BASE_IMAGE_TAG}"
     python = ".".join(sys.version.split(".")[:2])  # the test base's: the interpreter adopted
     script = "\n".join(
@@ -334,7 +344,7 @@ def test_ci_templates_jobs_start_in_the_ci_image(images: Images, tmp_path: Path)
             "set -e",
             f"export CI_PROJECT_DIR=/project ACC_PY_BASE_IMAGE_TAG={BASE_VERSION}",
             f"export PY_VERSION={python}",
-            *job["before_script"],
+            *expand(jobs, job["before_script"]),
             "python -c 'import sys, numpy; print(sys.prefix)'",
         ]
     )
@@ -358,6 +368,129 @@ def test_app_exec_runs_an_app_as_appuser(images: Images, site_index: Index, tmp_
     proc = images_cli("run", "localhost/user/exit-app:1")
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.strip() == "appuser"
+
+
+def test_the_documented_app_exec_containerfile_installs_over_https(
+    images: Images, site_index: Index, tmp_path: Path
+) -> None:
+    """The application image of Acc-Py's documentation, word for word, against the site index
+    over https with the site's own CA (its RUN steps failed with CERTIFICATE_VERIFY_FAILED)."""
+    make_wheel(site_index.root, "accpy_docdep", "1.0", {"accpy_docdep.py": "ANSWER = 42\n"})
+    app = tmp_path / "app"
+    (app / "my_accelerator_app").mkdir(parents=True)
+    (app / "requirements.txt").write_text("accpy_docdep==1.0\n")
+    (app / "my_accelerator_app" / "__init__.py").write_text("")
+    (app / "my_accelerator_app" / "__main__.py").write_text(
+        "import accpy_docdep\nprint('answer', accpy_docdep.ANSWER)\n"
+    )
+    (app / "pyproject.toml").write_text(
+        '[project]\nname = "my-accelerator-app"\nversion = "1.0"\n'
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    for wheel in pypi_wheels():  # the build backend, for `pip install /app/`
+        if not (site_index.root / wheel.name).exists():
+            shutil.copy2(wheel, site_index.root / wheel.name)
+    documented = (
+        f"FROM {ref('app_exec')}\n"
+        "COPY requirements.txt /app/\n"
+        "RUN python -m pip install --no-cache-dir -r /app/requirements.txt\n"
+        "COPY . /app/\n"
+        "RUN python -m pip install --no-deps /app/\n"
+        "USER appuser\n"
+        "WORKDIR /app\n"
+        'CMD ["python", "-m", "my_accelerator_app"]\n'
+    )
+    user_build(app, documented, "localhost/user/accelerator-app:1")
+    proc = images_cli("run", "localhost/user/accelerator-app:1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "answer 42"
+
+
+OS_WAY = r"""
+set -e
+try() { python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=30)' "$1"; }
+get() { python -m pip download -q --no-deps --no-index --find-links "$URL" -d /tmp/got "$1"; }
+try "$URL" 2>&1 | tail -1 || true
+get accpy_osway 2>&1 | tail -1 || true
+cp /ca/ca.pem /usr/local/share/ca-certificates/my-own-ca.crt
+update-ca-certificates >/dev/null
+try "$URL" && echo urllib-ok
+get accpy_osway && ls /tmp/got
+"""
+
+
+def test_a_ca_added_the_os_way_is_trusted_by_python_and_pip(images: Images, tmp_path: Path) -> None:
+    """A CA that neither the site nor Mozilla knows: refused, then added the OS way
+    (update-ca-certificates) and trusted by python and pip, in the base image as an admin
+    would do it in a Containerfile."""
+    ca = make_ca(tmp_path / "own-ca")
+    served = tmp_path / "served"
+    served.mkdir()
+    make_wheel(served, "accpy_osway", "1.0", {"accpy_osway.py": ""})
+    port = free_port()
+    http = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=served, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with tls_front(f"127.0.0.1:{port}", ca, tmp_path / "nginx") as https:
+            url = f"https://localhost:{https}/"
+            proc = run_in(ref("base"), OS_WAY, "-e", f"URL={url}", "-v", f"{ca.cert.parent}:/ca")
+    finally:
+        http.kill()
+        http.wait()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert out.count("CERTIFICATE_VERIFY_FAILED") >= 1  # before: refused
+    assert "urllib-ok" in out and "accpy_osway-1.0-py3-none-any.whl" in out
+
+
+def test_every_engine_call_uses_one_store(images: Images, tmp_path: Path) -> None:
+    """A store the user configured (CONTAINERS_STORAGE_CONF, vfs) whose podman database was
+    first made with another driver: `make images` used to build with buildah into one store and
+    inspect with podman in another ("image not known"); every call now names one store."""
+    root = tmp_path / "store"
+    conf = tmp_path / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
+    )
+    env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
+    first = subprocess.run(["podman", "--storage-driver", "overlay", "images"], env=env,
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    assert first.returncode == 0, first.stderr  # the database now says overlay
+    tar = build_cache() / "images" / "debian12-minbase-plain.tar"
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys; from accpy_images import engine; "
+         "from pathlib import Path; engine.import_tarball(Path(sys.argv[1]), sys.argv[2])",
+         str(tar), "localhost/acc-py-test/debian12:vfs"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for f in images.dist.iterdir():
+        if f.is_file():
+            os.link(f, dist / f.name)
+    made = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT), "images", f"VERSION={BASE_VERSION}",
+         f"OS={OS}", "FROM=localhost/acc-py-test/debian12:vfs", "VARIANTS=base",
+         f"DIST_DIR={dist}", f"WORK_DIR={tmp_path / 'build'}"],
+        env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    try:
+        assert made.returncode == 0, (made.stdout + made.stderr)[-3000:]
+        (row,) = json.loads((dist / "images" / f"images-{BASE_VERSION}-{OS}.json").read_text())
+        assert row["size"] > 100 * 2**20
+        listed = subprocess.run(
+            ["buildah", "--storage-driver", "vfs", "images", "--format", "{{.Name}}"],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert f"{REGISTRY}/{name('base')}" in listed.stdout
+        assert (root / "graph" / "vfs-images").is_dir()
+    finally:
+        subprocess.run(["buildah", "--storage-driver", "vfs", "rmi", "--all", "--force"], env=env,
+                       capture_output=True, check=False)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_entrypoint_passes_signals_and_exit_codes(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def lock(path: Path, index: Index, *extra: str) -> subprocess.CompletedProcess[s
         [
             sys.executable, "-m", "accpy_builder.cli", "interactive-lock", "2025.03",
             "--manifest", str(path), "--index-url", index.url,
-            "--cache-dir", str(path.parent / "cache"), *extra,
+            "--cache-dir", str(path.parent / "cache"), "--site-ca", str(index.ca.cert), *extra,
         ],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -149,7 +149,7 @@ def test_diff_lists_exactly_the_changes(index: Index, tmp_path: Path) -> None:
             [
                 sys.executable, "-m", "accpy_builder.cli", "interactive-lock", release,
                 "--manifest", str(path), "--index-url", index.url,
-                "--cache-dir", str(tmp_path / "cache"),
+                "--cache-dir", str(tmp_path / "cache"), "--site-ca", str(index.ca.cert),
             ],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, TEST_COLLECTOR, build_cache, run_builder
-from servers import Index, package_index
+from servers import Index, package_index, suite_ca
 from wheels import cached, download
 
 from accpy_core.proc import clean_env
@@ -101,7 +102,7 @@ def build(project: Path, release: str, dist: Path, *extra: str) -> subprocess.Co
     return run_builder(
         "interactive", release, "--manifest", str(project / "versions.yaml"),
         "--cache-dir", str(build_cache()), "--work-dir", str(project / "build"),
-        "--dist-dir", str(dist), *extra,
+        "--dist-dir", str(dist), "--site-ca", str(suite_ca().cert), *extra,
     )  # fmt: skip
 
 
@@ -109,6 +110,7 @@ def lock(project: Path, release: str, index: Index) -> subprocess.CompletedProce
     return run_builder(
         "interactive-lock", release, "--manifest", str(project / "versions.yaml"),
         "--index-url", index.url, "--cache-dir", str(project / "uv-cache"),
+        "--site-ca", str(index.ca.cert),
     )  # fmt: skip
 
 
@@ -330,6 +332,36 @@ def test_a_venv_made_in_the_environment_has_the_base_only(root: Path, tmp_path: 
     assert proc.stdout.splitlines()[-2:] == ["numpy ok", "no pandas"], proc.stdout
 
 
+def test_usage_records_name_the_release(root: Path, tmp_path: Path) -> None:
+    """A start of the environment's python names its release (and patch) in its usage record,
+    which the collector takes; a venv's start in the same shell names none."""
+    from accpy_usage.record import parse
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(30)
+    venv = tmp_path / "venv"
+    script = f"""
+    . "{root}/pro/setup.sh"
+    python -c pass
+    acc-py venv "{venv}" >/dev/null
+    "{venv}/bin/python" -c pass
+    """
+    collector = f"127.0.0.1:{receiver.getsockname()[1]}"
+    env = clean_env({"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin",
+                     "ACC_PY_USAGE_COLLECTOR": collector, "ACC_PY_NO_USAGE_LOG": "0"})  # fmt: skip
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    records = [parse(receiver.recv(65536)) for _ in range(2)]
+    receiver.close()
+    patch = int(os.readlink(root / OLD).rpartition(".")[2])
+    assert [(r.interactive, r.interactive_patch, r.venv) for r in records] == [
+        (OLD, patch, None), (None, None, str(venv)),
+    ]  # fmt: skip
+    assert {(r.base, r.format) for r in records} == {(BASE, "1.1")}
+
+
 def test_switching_pro_between_the_releases(root: Path) -> None:
     probe = (
         "import numexpr, importlib.util as u; print(numexpr.__version__, "
@@ -368,6 +400,7 @@ def test_make_interactive_builds_the_base_first_and_the_same_bytes(
             f"RELEASE={OLD}", f"MANIFEST={project / 'versions.yaml'}",
             f"INTERPRETER={sys.base_prefix}", "PLATFORM=auto", f"INDEX_URL={site_index.url}",
             f"USAGE_COLLECTOR={TEST_COLLECTOR}", f"CACHE_DIR={build_cache()}",
+            f"SITE_CA={site_index.ca.cert}",
             f"WORK_DIR={tmp_path / 'build'}", f"DIST_DIR={dist}",
         ],
         capture_output=True, text=True, timeout=1800, check=False,

@@ -78,14 +78,14 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wheel_cache() -> Path:
     path = Path(os.environ.get("ACC_PY_TEST_CACHE", PROJECT / ".cache" / "test-wheels"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-@pytest.fixture(scope="session", params=["3.7", "3.11", "3.13"])
+@pytest.fixture(scope="module", params=["3.7", "3.11", "3.13"])
 def installed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path
 ) -> tuple[Path, Path, list[PackagePin], list]:  # type: ignore[type-arg]

@@ -53,12 +53,12 @@ class Built:
     asset: PbsAsset
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pbs-mirror")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def install_only(mirror: Path) -> Built:
     minor, prefix = _pick("3.11")
     asset = make_pbs_mirror(
@@ -67,7 +67,7 @@ def install_only(mirror: Path) -> Built:
     return Built(minor, asset)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def full(mirror: Path) -> Built:
     minor, prefix = _pick("3.7")
     asset = make_pbs_mirror(

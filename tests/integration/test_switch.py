@@ -184,9 +184,10 @@ def test_starts_racing_switches_never_fail(root: Path, base_dist_p2: Path) -> No
     for thread in readers:
         thread.start()
     switches = patches = 0
-    deadline = time.monotonic() + 600
     try:
-        while starts[0] < wanted and time.monotonic() < deadline:
+        # counted, not timed: as many starts as wanted, however slow the machine (the test's
+        # timeout, pytest-timeout's, is the only clock)
+        while starts[0] < wanted or patches < 2:
             for target in (OTHER, VERSION):
                 layout.switch("pro", target)  # what set-pro does, as fast as it can go
                 switches += 1
@@ -202,8 +203,7 @@ def test_starts_racing_switches_never_fail(root: Path, base_dist_p2: Path) -> No
         layout.switch("pro", VERSION)
     print(f"\nreader loop: {starts[0]} starts, {switches} switches of pro between 3.11 and "
           f"3.13, {patches} patch installs and rollbacks, {len(failures)} failures")  # fmt: skip
-    assert starts[0] >= wanted
-    assert patches >= 2 and switches >= 200
+    assert starts[0] >= wanted and patches >= 2 and switches >= 200
     assert failures == []
 
 

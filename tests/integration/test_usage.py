@@ -15,13 +15,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import untar
+from conftest import BASE_VERSION, PROJECT, builder_dirs, built, run_builder, shared_build, untar
+from servers import Index, suite_ca
+
+from accpy_core.collector import FILE_NAME, Entry, parse_address, parse_file, render_file
+from accpy_core.errors import SourceError
+from accpy_manifest import load_manifest
 
 SCRIPT = "import sys, os\nprint(os.getpid())\n"
 
@@ -62,11 +67,12 @@ class Serve:
         return self.log.read_text()
 
 
-def serve(tmp: Path, db: str) -> Serve:
+def serve(tmp: Path, db: str, listen: str = "127.0.0.1:0", within: Sequence[str] = ()) -> Serve:
+    """The collector on ``listen``; ``within``: the command that enters a namespace first."""
     log = tmp / "serve.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "accpy_usage.cli", "serve", "--listen", "127.0.0.1:0",
+            [*within, sys.executable, "-m", "accpy_usage.cli", "serve", "--listen", listen,
              "--db", db, "--status-file", str(tmp / "status.json")],
             stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
@@ -330,3 +336,230 @@ def test_postgresql_store_and_report(postgres: str, base: Path, tmp_path: Path) 
     data = json.loads(out.stdout)
     assert data["total"] == {"invocations": 3, "users": 1, "hosts": 1}
     assert [r["key"] for r in data["by_version"]] == ["2023.06"]
+
+
+def test_postgresql_store_made_before_versions_is_migrated(postgres: str, tmp_path: Path) -> None:
+    """A PostgreSQL store as the collector made it before the schema was versioned (one row of
+    format 1.0), then served by this collector: migrated once, the old row kept; records of
+    format 1.1 and of a newer minor stored (its unknown field in extra), a newer major refused."""
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute((PROJECT / "tests" / "data" / "usage-schema-1.sql").read_bytes())
+    collector = serve(tmp_path, postgres)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    record = {
+        "v": 1, "v_minor": 1, "time": 1.7e9, "user": "u", "uid": 1, "host": "h", "pid": 1,
+        "base": "2023.06", "patch": 1, "status": "pro", "eol": "", "python": "3.11.4",
+        "exe": "/x", "venv": None, "kind": "command", "target": None,
+        "interactive": "2025.03", "interactive_patch": 2,
+    }  # fmt: skip
+    for datagram in (record, {**record, "pid": 2, "v_minor": 4, "gpu": "A100"},
+                     {**record, "pid": 3, "v": 2}):  # fmt: skip
+        sock.sendto(json.dumps(datagram).encode(), ("127.0.0.1", collector.port))
+    collector.wait_stored(3)
+    log = collector.stop()
+    assert "migrating the PostgreSQL store from schema version 1 to 2" in log
+    assert "stored 2, rejected 1 (newer-major 1)" in log
+    with psycopg.connect(postgres) as conn:
+        got = conn.execute(
+            "SELECT user_name, format, interactive, interactive_patch, extra FROM invocations "
+            "ORDER BY time, pid"
+        ).fetchall()
+        (version,) = conn.execute("SELECT version FROM schema_version").fetchall()
+    assert got == [
+        ("olduser", None, None, None, None),
+        ("u", "1.1", "2025.03", 2, None),
+        ("u", "1.4", "2025.03", 2, '{"gpu": "A100"}'),
+    ]
+    assert version == (2,)
+    out = run([sys.executable, "-m", "accpy_usage.cli", "report", "--db", postgres,
+               "--format", "json"], dict(os.environ))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    by_interactive = {r["key"]: r["invocations"] for r in json.loads(out.stdout)["by_interactive"]}
+    assert by_interactive == {"2025.03": 2, "(not interactive)": 1}
+    again = serve(tmp_path, postgres)  # migrated once: the second start has nothing to do
+    assert "migrating" not in again.stop()
+
+
+# --------------------------------------------------------------------------- a named collector
+
+#: a DNS server that never answers: it counts the queries it receives, one line each
+SILENT_DNS = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", 53))
+log = open(sys.argv[1], "ab", buffering=0)
+print("ready", flush=True)
+while True:
+    sock.recvfrom(4096)
+    log.write(b"query\\n")
+"""
+
+
+@dataclass
+class Sandbox:
+    """A mount and a network namespace (the tests run as root): only ``lo``, up; the test's
+    /etc/hosts, /etc/nsswitch.conf (files, then dns) and /etc/resolv.conf, whose only name
+    server is :data:`SILENT_DNS` on 127.0.0.1:53. A name missing from /etc/hosts therefore
+    hangs in the resolver until its timeout."""
+
+    holder: subprocess.Popen[bytes]
+    where: Path
+
+    @property
+    def within(self) -> list[str]:
+        nsenter = shutil.which("nsenter")
+        assert nsenter, "nsenter (util-linux) is not installed"
+        return [nsenter, "-t", str(self.holder.pid), "-m", "-n", "--"]
+
+    def run(self, cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return run([*self.within, *cmd], env)
+
+    def hosts(self, text: str) -> None:
+        (self.where / "hosts").write_text(text)  # the same inode: the bind mount shows it
+
+    def dns_queries(self) -> int:
+        log = self.where / "dns.log"
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+@contextlib.contextmanager
+def sandbox(where: Path, hosts: str) -> Iterator[Sandbox]:
+    unshare = shutil.which("unshare")
+    assert unshare and os.getuid() == 0, "the sandbox needs root and unshare (util-linux)"
+    where.mkdir(parents=True)
+    (where / "hosts").write_text(hosts)
+    (where / "nsswitch.conf").write_text("hosts: files dns\n")
+    (where / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    binds = " && ".join(f"mount --bind {where / name} /etc/{name}"
+                        for name in ("hosts", "nsswitch.conf", "resolv.conf"))  # fmt: skip
+    holder = subprocess.Popen(
+        [unshare, "--mount", "--net", "--", "sh", "-c",
+         f"ip link set lo up && {binds} && echo ready && exec sleep 3600"],
+        stdout=subprocess.PIPE, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )  # fmt: skip
+    dns = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        box = Sandbox(holder, where)
+        dns = subprocess.Popen([*box.within, sys.executable, "-c", SILENT_DNS,
+                                str(where / "dns.log")], stdout=subprocess.PIPE)  # fmt: skip
+        assert dns.stdout is not None and dns.stdout.readline() == b"ready\n"
+        yield box
+    finally:
+        for proc in (dns, holder):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+def traced(box: Sandbox, exe: Path, env: dict[str, str], out: Path) -> tuple[int, list[str]]:
+    """Start ``exe`` in the sandbox under strace (network calls); its pid and the calls."""
+    proc = box.run(["strace", "-f", "-qq", "-e", "trace=network", "-o", str(out), str(exe),
+                    "-c", "import os; print(os.getpid())"], env)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    return int(proc.stdout), out.read_text().splitlines()
+
+
+def datagrams(calls: list[str], port: int) -> int:
+    """The datagrams sent to ``port`` (sin_port or sin6_port)."""
+    return sum(1 for c in calls if "sendto(" in c and f"_port=htons({port})" in c)
+
+
+def no_dns(calls: list[str]) -> bool:
+    """No socket to port 53, and no connect() at all (the hook only sends one datagram)."""
+    return not [c for c in calls if "htons(53)" in c or "connect(" in c]
+
+
+@pytest.fixture(scope="module")
+def committed_dist(site_index: Index) -> Path:
+    """dist/ of 2023.06 built from versions.yaml as committed: its usage collector is the host
+    name there (the index and its CA are the suite's); once per run (shared_build)."""
+
+    def build(work: Path) -> Path:
+        proc = run_builder(
+            "base", BASE_VERSION, "--interpreter", sys.base_prefix, "--platform", "auto",
+            "--index-url", site_index.url, "--site-ca", str(suite_ca().cert), *builder_dirs(work),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        built(f"{BASE_VERSION} (as committed: the site's usage collector)")
+        return work / "dist"
+
+    return shared_build("base-2023.06-committed-collector", build)
+
+
+def test_a_base_built_as_committed_logs_through_its_host_name(
+    committed_dist: Path, tmp_path: Path
+) -> None:
+    """The committed collector is a host name. Installed where the name resolves (/etc/hosts
+    of a sandbox), the base logs to the real collector on loopback, and its starts ask no DNS.
+    With a resolver that hangs, the starts are the same calls exactly: no query reaches the
+    DNS server, no socket to port 53 (counted, not timed); only acc-py-install waits for it."""
+    committed = load_manifest(PROJECT / "versions.yaml").site.usage_collector
+    address = parse_address(committed)
+    assert address.named, f"versions.yaml names its collector by address ({committed})"
+    (tarball,) = committed_dist.glob("*.tar.gz")
+    env = env_for(tmp_path)  # no ACC_PY_USAGE_COLLECTOR: the name baked into the base
+    installer = [sys.executable, "-m", "acc_py_install"]
+    with sandbox(tmp_path / "sandbox", f"127.0.0.1 localhost\n127.0.0.1 {address.host}\n") as box:
+        collector = serve(tmp_path, str(tmp_path / "usage.db"), f"127.0.0.1:{address.port}",
+                          box.within)  # fmt: skip
+        root = tmp_path / "root"
+        inst = box.run([*installer, "install", str(tarball), "--root", str(root), "--pro"], env)
+        assert inst.returncode == 0, inst.stderr
+        assert f"usage collector {committed} -> 127.0.0.1:{address.port}" in inst.stderr
+        assert parse_file((root / "base" / FILE_NAME).read_text())[committed].addresses == (
+            f"127.0.0.1:{address.port}",
+        )
+        py = root / "base" / BASE_VERSION / "bin" / "python3"
+        venv = tmp_path / "venv"
+        made = box.run([str(root / "base" / BASE_VERSION / "bin" / "acc-py"), "venv", str(venv)],
+                       env)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        logged: list[int] = []
+        silent: list[int] = []
+        traces: list[list[str]] = []
+
+        def start(exe: Path, sent: bool) -> None:
+            pid, calls = traced(box, exe, env, tmp_path / f"strace-{len(traces)}")
+            assert datagrams(calls, address.port) == (1 if sent else 0), calls
+            (logged if sent else silent).append(pid)
+            traces.append(calls)
+
+        start(py, sent=True)  # 1. the name resolves
+        start(venv / "bin" / "python", sent=True)
+        assert box.dns_queries() == 0
+        box.hosts("127.0.0.1 localhost\n")  # 2. from now on the name hangs in the resolver
+        start(py, sent=True)  # the addresses the installer wrote: no DNS
+        start(venv / "bin" / "python", sent=True)
+        assert box.dns_queries() == 0
+        again = box.run([*installer, "resolve-collector", "--root", str(root)], env)
+        assert again.returncode == SourceError.exit_code, again.stderr
+        assert "stay in use for ever" in again.stderr  # 0 valid days: never stale
+        asked = box.dns_queries()
+        assert asked > 0, "the resolver did not ask the silent DNS server: the sandbox is wrong"
+        start(py, sent=True)  # the failed re-resolution kept them
+        # 3. installed while the resolver hangs: installed, with a warning; nothing to send to
+        other = tmp_path / "root2"
+        inst = box.run([*installer, "install", str(tarball), "--root", str(other)], env)
+        assert inst.returncode == 0, inst.stderr
+        assert "did not resolve" in inst.stderr or "does not resolve" in inst.stderr
+        assert not (other / "base" / FILE_NAME).exists()
+        asked = box.dns_queries()
+        start(other / "base" / BASE_VERSION / "bin" / "python3", sent=False)
+        # 4. stale addresses (re-resolution stopped long ago): nothing is sent
+        stale = {committed: Entry(committed, int(time.time()) - 1, (f"127.0.0.1:{address.port}",))}
+        (root / "base" / FILE_NAME).write_text(render_file(stale, "stale"))
+        start(py, sent=False)
+        assert box.dns_queries() == asked  # none of the starts asked the resolver anything
+        collector.wait_stored(len(logged))
+        log = collector.stop()
+    assert all(no_dns(calls) for calls in traces)
+    assert "rejected 0" in log and "lost 0" in log
+    records = rows(tmp_path / "usage.db")
+    assert sorted(int(str(r["pid"])) for r in records) == sorted(logged)
+    assert {(r["base"], r["format"], r["user_name"]) for r in records} == {
+        (BASE_VERSION, "1.1", "alice")
+    }
+    assert [r["venv"] for r in records].count(str(venv)) == 2

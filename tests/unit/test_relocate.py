@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from accpy_builder.relocate import fix_shebangs, placeholder, scrub_prefix
+import pytest
+
+from accpy_builder.relocate import fix_shebangs, placeholder, scrub_prefix, strip_rpath_flags
 
 OLD = "/opt/build/python-3.11"
 
@@ -28,15 +30,21 @@ def make_tree(root: Path) -> Path:
         " 'LIBDIR': '" + OLD + "/lib',\n"
         " 'LDFLAGS': '-L" + OLD + "/lib -Wl,-rpath," + OLD + "/lib',\n"
         " 'INSTALL': '/usr/bin/install -c',\n"
+        " 'CONFIG_ARGS': \"'LDFLAGS=-Wl,-rpath," + OLD + "/lib'\",\n"
         " 'WASM': '." + OLD + "',\n"
         " 'SIZEOF_INT': 4}\n"
     )
     (root / "lib" / "pkgconfig" / "python-3.11.pc").write_text(
         f"prefix={OLD}\nlibdir={OLD}/lib\nincludedir=${{prefix}}/include\n"
-        f"Libs.private: -L{OLD}/lib\n"
+        f"Libs.private: -ldl -L{OLD}/lib -Wl,-rpath,{OLD}/lib\n"
     )
     (stdlib / "config-3.11-x86_64-linux-gnu" / "Makefile").write_text(
         f"prefix=\t\t{OLD}\nLIBDIR=\t\t{OLD}/lib\nINSTALL=\t/usr/bin/install -c\n"
+        f"LDSHARED=\t$(CC) -shared -Wl,-rpath,{OLD}/lib\nall:\n\t$(CC) -Wl,-rpath,/x -o x\n"
+    )
+    (root / "bin" / "python3.11-config").write_text(
+        f'#!/bin/sh\nprefix_real=$(installed_prefix "$0")\nprefix="{OLD}"\n'
+        f'LIBS=" -ldl -L{OLD}/lib -Wl,-rpath,{OLD}/lib $SYSLIBS"\n'
     )
     return root
 
@@ -63,10 +71,27 @@ def test_sysconfigdata_computes_its_prefix(tmp_path: Path) -> None:
     got = module.build_time_vars
     assert got["prefix"] == str(moved)
     assert got["LIBDIR"] == f"{moved}/lib"
-    assert got["LDFLAGS"] == f"-L{moved}/lib -Wl,-rpath,{moved}/lib"
+    # no run path: what it hands to compilers must not tie extensions to the base (issue 18)
+    assert got["LDFLAGS"] == f"-L{moved}/lib"
+    assert got["CONFIG_ARGS"] == f"'LDFLAGS=-Wl,-rpath,{moved}/lib'"  # a record: not stripped
     assert got["INSTALL"] == "/usr/bin/install -c"
     assert got["WASM"] == f".{moved}"
     assert got["SIZEOF_INT"] == 4
+
+
+def test_run_paths_are_stripped_from_flags() -> None:
+    assert (
+        strip_rpath_flags("gcc -shared -L/p/lib -Wl,-rpath,/p/lib -lm")
+        == "gcc -shared -L/p/lib -lm"
+    )
+    assert (
+        strip_rpath_flags("-Wl,-O1,-rpath=/a,--as-needed -Wl,-R,/b -lm")
+        == "-Wl,-O1,--as-needed -lm"
+    )
+    assert strip_rpath_flags("-Wl,--rpath,/a -Wl,-R/b") == ""
+    assert strip_rpath_flags("\t$(CC) -Wl,-rpath,/x -o x") == "\t$(CC) -o x"  # a recipe's tab
+    assert strip_rpath_flags("-Wl,-rpath-link,/l -L/l") == "-Wl,-rpath-link,/l -L/l"  # link time
+    assert strip_rpath_flags("-Wl,--enable-new-dtags") == "-Wl,--enable-new-dtags"
 
 
 def test_short_prefix_is_not_matched_inside_other_paths(tmp_path: Path) -> None:
@@ -89,6 +114,10 @@ def test_pc_and_makefile(tmp_path: Path) -> None:
     assert OLD not in pc and "libdir=${prefix}/lib" in pc
     makefile = (tree / "lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile").read_text()
     assert OLD not in makefile and "LIBDIR=\t\t$(prefix)/lib" in makefile
+    assert "rpath" not in makefile and "\n\t$(CC) -o x\n" in makefile
+    assert "rpath" not in pc and "Libs.private: -ldl -L${prefix}/lib\n" in pc
+    config_script = (tree / "bin/python3.11-config").read_text()
+    assert config_script.endswith(f'prefix="{OLD}"\nLIBS=" -ldl -L${{prefix_real}}/lib $SYSLIBS"\n')
     user = tmp_path / "user.mk"  # another Makefile that includes it, run from elsewhere
     config = tree / "lib/python3.11/config-3.11-x86_64-linux-gnu"
     user.write_text(f"include {config}/Makefile\nshow:\n\t@echo $(LIBDIR)\n")
@@ -109,16 +138,24 @@ def test_binary_strings_are_replaced_in_place(tmp_path: Path) -> None:
     assert data.endswith(b"/python-3.11/lib\x00version\x00")
 
 
-def test_shebangs_become_a_relocatable_trampoline(tmp_path: Path) -> None:
+#: what pip (distlib's ScriptMaker) and uv write for an interpreter path of over 127 bytes
+LONG_PATH_FORM = "#!/bin/sh\n'''exec' '{python}' \"$0\" \"$@\"\n' '''\n"
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["#!{python}\n", LONG_PATH_FORM, LONG_PATH_FORM.replace("'{python}'", "{python}")],
+    ids=["shebang", "long-path", "long-path-unquoted"],
+)
+def test_shebangs_become_a_relocatable_trampoline(tmp_path: Path, form: str) -> None:
     tree = tmp_path / "base"
     site = tree / "lib/python3.11/site-packages"
     (site / "demo-1.0.dist-info").mkdir(parents=True)
     (tree / "bin").mkdir()
     (tree / "bin" / "python3.11").symlink_to(sys.executable)
     script = tree / "bin" / "demo"
-    script.write_text(
-        f"#!{tmp_path}/build/bin/python3.11\nimport sys\nprint('demo', sys.argv[1:])\n"
-    )
+    python = f"{tmp_path}/build/bin/python3.11"
+    script.write_text(form.format(python=python) + "import sys\nprint('demo', sys.argv[1:])\n")
     script.chmod(0o755)
     record = site / "demo-1.0.dist-info" / "RECORD"
     record.write_text("../../../bin/demo,sha256=stale,12\ndemo.py,,\n")

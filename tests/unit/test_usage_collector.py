@@ -11,13 +11,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT
 
 from accpy_core.errors import ConfigError, StoreError
 from accpy_usage import report
 from accpy_usage.cli import main
-from accpy_usage.record import MAX_DATAGRAM, Rejected, parse
+from accpy_usage.record import COLUMNS, FORMAT, MAX_DATAGRAM, Rejected, parse
 from accpy_usage.server import Collector, bind
-from accpy_usage.store import SqliteStore, open_store
+from accpy_usage.store import LATEST, SCHEMA, SqliteStore, open_store
 
 DAY = 86400.0
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -45,6 +46,84 @@ def test_parse_good_record() -> None:
     assert r.eol == "2024-12-31"
     assert r.peer == "10.0.0.1"
     assert parse(dgram(target="/x/\udcff.py")).target == "/x/\\udcff.py"
+    # format 1.0 (the hooks of the bases built before 1.1): no v_minor, no interactive release
+    assert (r.format, r.interactive, r.interactive_patch, r.extra) == ("1.0", None, None, None)
+    r = parse(dgram(v_minor=1, interactive="2025.03", interactive_patch=2))
+    assert (r.format, r.interactive, r.interactive_patch, r.extra) == ("1.1", "2025.03", 2, None)
+
+
+def test_a_newer_minor_version_is_kept_with_its_unknown_fields(tmp_path: Path) -> None:
+    newer = FORMAT[1] + 1
+    data = dgram(v_minor=newer, gpu={"name": "A100", "count": 2}, site="\udcff\u0000x",
+                 interactive="2025.03")  # fmt: skip
+    r = parse(data)
+    assert r.format == f"1.{newer}" and r.interactive == "2025.03"
+    assert r.extra is not None and r.extra.isascii()
+    assert json.loads(r.extra) == {"gpu": {"name": "A100", "count": 2}, "site": "\udcff\u0000x"}
+    store = SqliteStore(tmp_path / "u.db")
+    store.insert([r])
+    ((extra, fmt),) = store.query("SELECT extra, format FROM invocations")
+    assert (json.loads(extra)["gpu"]["count"], fmt) == (2, f"1.{newer}")
+    store.close()
+
+
+def test_every_column_belongs_to_a_schema_version() -> None:
+    """A field added to the record is a new schema version (its migration), appended: a store
+    made new and one migrated have the same columns in the same order."""
+    assert tuple(c for version in sorted(SCHEMA) for c in SCHEMA[version]) == COLUMNS
+    assert sorted(SCHEMA) == list(range(1, LATEST + 1))
+
+
+OLD_SCHEMA = PROJECT / "tests" / "data" / "usage-schema-1.sql"
+
+
+def test_an_old_store_is_migrated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A store made by the collector before versions (schema 1, one row of format 1.0), then
+    opened by this one: the new columns are added, the old row kept, new records stored."""
+    import logging
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(OLD_SCHEMA.read_text())
+    conn.close()
+    caplog.set_level(logging.INFO)
+    store = SqliteStore(db)
+    assert "from schema version 1 to 2" in caplog.text
+    columns = [row[1] for row in store.query("PRAGMA table_info(invocations)")]
+    assert tuple(columns) == COLUMNS
+    assert store.query("SELECT version FROM schema_version") == [(LATEST,)]
+    store.insert([parse(dgram(v_minor=1, interactive="2025.03", interactive_patch=1))])
+    old, new = store.query(
+        "SELECT user_name, format, interactive, interactive_patch FROM invocations ORDER BY time"
+    )
+    assert old == ("olduser", None, None, None)
+    assert new == ("alice", "1.1", "2025.03", 1)
+    data = report.build(store, report.Filters())
+    assert {r["key"]: r["invocations"] for r in data["by_interactive"]} == {
+        "2025.03": 1, report.NOT_INTERACTIVE: 1,
+    }  # fmt: skip
+    store.close()
+    caplog.clear()
+    again = open_store(str(db), create=False)  # migrated once: nothing to do now
+    assert "migrating" not in caplog.text
+    assert again.query("SELECT COUNT(*) FROM invocations") == [(2,)]
+    again.close()
+
+
+def test_a_newer_store_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "u.db"
+    SqliteStore(db).close()
+    store = SqliteStore(db)
+    store.query("UPDATE schema_version SET version = ?", (LATEST + 1,))
+    store.close()
+    store = SqliteStore(db)
+    assert f"schema version {LATEST + 1}, newer than" in caplog.text
+    store.insert([parse(dgram())])
+    assert store.query("SELECT COUNT(*) FROM invocations") == [(1,)]
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -55,7 +134,14 @@ def test_parse_good_record() -> None:
         (b"\xff\xfe", "malformed"),
         (b"[1, 2]", "malformed"),
         (b"[" * 4000 + b"]" * 4000, "malformed"),
-        (dgram(v=2), "bad-v"),
+        (dgram(v=2), "newer-major"),
+        (dgram(v="1"), "bad-v"),
+        (dgram(v=0), "bad-v"),
+        (dgram(v=None), "bad-v"),
+        (dgram(v_minor=-1), "bad-v"),
+        (dgram(v_minor=1.5), "bad-v"),
+        (dgram(interactive="pro"), "bad-interactive"),
+        (dgram(interactive_patch="1"), "bad-interactive_patch"),
         (dgram(time="now"), "bad-time"),
         (dgram(time=True), "bad-time"),
         (dgram(time=-1), "bad-time"),
@@ -182,8 +268,6 @@ def test_report_cli_formats_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_report_manifest_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from conftest import PROJECT
-
     db = tmp_path / "u.db"
     known_data(db)
     args = [
@@ -217,15 +301,21 @@ def test_collector_in_process(tmp_path: Path) -> None:
         if i % 50 == 0:
             sender.sendto(b"\x00garbage", ("127.0.0.1", port))
     sender.sendto(b"{" * 60000, ("127.0.0.1", port))  # read truncated: oversized
-    assert collector.wait_stored(511, timeout=30), collector.stats.line()
+    sender.sendto(dgram(v=2, pid=9999), ("127.0.0.1", port))  # a newer major: refused, counted
+    sender.sendto(dgram(v_minor=9, pid=500, new="x"), ("127.0.0.1", port))  # newer minor: kept
+    assert collector.wait_stored(513, timeout=30), collector.stats.line()
     collector.stop()
     thread.join(timeout=30)
     assert not thread.is_alive()
     stats = collector.stats
-    assert stats.stored == 500
-    assert stats.rejected == {"malformed": 10, "oversized": 1}
+    assert stats.stored == 501
+    assert stats.rejected == {"malformed": 10, "oversized": 1, "newer-major": 1}
+    assert "newer-major 1" in stats.line()
     check = SqliteStore(tmp_path / "u.db", create=False)
-    assert check.query("SELECT COUNT(DISTINCT pid) FROM invocations") == [(500,)]
+    assert check.query("SELECT COUNT(DISTINCT pid) FROM invocations") == [(501,)]
+    assert check.query("SELECT format, extra FROM invocations WHERE pid = 500") == [
+        ("1.9", '{"new": "x"}')
+    ]
     assert check.query("PRAGMA journal_mode") == [("wal",)]
     check.close()
     store.close()
@@ -240,3 +330,23 @@ def test_serve_help_and_bad_listen(capsys: pytest.CaptureFixture[str], tmp_path:
         main(["serve", "--listen", "nope", "--db", str(tmp_path / "u.db")]) == ConfigError.exit_code
     )
     assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_prune_keeps_the_last_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The retention: ``prune --keep-days N`` drops the records of the days before the last N
+    (today included), and only those."""
+    import time
+
+    db = tmp_path / "u.db"
+    now = time.time()
+    store = SqliteStore(db)
+    store.insert([parse(dgram(time=now - d * DAY)) for d in (0, 1, 2, 10, 400)])
+    store.close()
+    assert main(["prune", "--db", str(db), "--keep-days", "3"]) == 0
+    store = open_store(str(db), create=False)
+    days = sorted(r[0] for r in store.query("SELECT day FROM invocations"))
+    store.close()
+    assert len(days) == 3
+    assert main(["prune", "--db", str(db), "--keep-days", "0"]) == 2
+    assert "keep at least 1 day" in capsys.readouterr().err
+    assert main(["prune", "--db", str(tmp_path / "none.db"), "--keep-days", "1"]) == 18

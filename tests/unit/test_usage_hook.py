@@ -12,18 +12,22 @@ import json
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, REQUIRED_PYTHONS, python_exe
+from conftest import PROJECT, every_python, python_exe
 
 from accpy_builder.inject import render, template_values
+from accpy_core.collector import FILE_NAME as COLLECTOR_FILE
+from accpy_core.collector import HEADER, Entry, render_file
 from accpy_manifest import BaseSpec, PbsAsset, Site
+from accpy_usage.record import KNOWN_FIELDS, parse
 
 HOOK = PROJECT / "recipes" / "sitecustomize.py.in"
 #: the hook runs on every base's Python (3.7 to 3.14): tested on every CPython the suite requires
-MINORS = REQUIRED_PYTHONS
+MINORS = every_python()
 BASE = BaseSpec(
     version="2020.11",
     patch=3,
@@ -286,13 +290,16 @@ def test_undecodable_names_still_make_valid_json(
     assert all(str(r["target"]).startswith(str(tmp_path)) for r in recs)
 
 
-def test_build_warns_about_a_named_collector(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_build_takes_a_named_collector(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A host name is no longer a warning to heed (the base would log nothing): the build says
+    that the installer resolves it, and the hook reads the installer's file."""
+    import logging
+
     from accpy_builder.inject import Template, inject
 
-    for collector, warned in (("acc-py-usage.cern.ch:8514", True), ("10.1.2.3:8514", False),
-                              ("[::1]:8514", False)):  # fmt: skip
+    caplog.set_level(logging.INFO)
+    for collector, named in (("acc-py-usage.cern.ch:8514", True), ("10.1.2.3:8514", False),
+                             ("[::1]:8514", False)):  # fmt: skip
         tree = tmp_path / collector / "tree"
         (tree / "lib" / "python3.7" / "site-packages").mkdir(parents=True)
         site = Site(index_url="https://x.example/simple/", usage_collector=collector,
@@ -302,4 +309,116 @@ def test_build_warns_about_a_named_collector(
         inject(tree, template_values(BASE, site), "3.7", payload=hook_only)
         hook = (tree / "lib" / "python3.7" / "sitecustomize.py").read_text()
         assert f'or "{collector}"' in hook
-        assert ("never resolves names" in caplog.text) is warned
+        assert f'"/{COLLECTOR_FILE}"' in hook and f'"{HEADER}"' in hook
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert ("acc-py-install resolves it" in caplog.text) is named
+
+
+# --------------------------------------------------------------------------- a named collector
+
+
+def laid_out_hook(tmp_path: Path, collector: str) -> Path:
+    """The hook where a base has it, ``<dir>/._2020.11.3/lib/pythonX.Y``, for a collector named
+    ``collector``; returns its directory (``<dir>`` holds the file of resolved addresses)."""
+    return render_hook(tmp_path / "area" / "._2020.11.3" / "lib" / "python3.x", collector)
+
+
+def resolved(hook: Path, entries: list[Entry], header: str = HEADER) -> Path:
+    """Write the file of resolved addresses beside the hook's tree, as the installer does."""
+    path = hook.parent.parent.parent / COLLECTOR_FILE
+    text = render_file({e.collector: e for e in entries}, "test")
+    path.write_text(text.replace(HEADER, header, 1))
+    return path
+
+
+def test_named_collector_sends_to_the_resolved_address(
+    python: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    name = f"acc-py-usage.example:{receiver.port}"
+    hook = laid_out_hook(tmp_path, name)
+    code = "import os; print(os.getpid())"
+    assert run(python, ["-c", code], hook).stdout  # no file yet: nothing sent
+    assert receiver.records(wait=0.1) == []
+    # the first address refuses the datagram at once (broadcast without SO_BROADCAST): the next
+    resolved(hook, [Entry(name, 0, (f"255.255.255.255:{receiver.port}", receiver.address))])
+    proc = run(python, ["-c", code], hook)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    (rec,) = receiver.records()
+    assert rec["pid"] == int(proc.stdout)
+    # a name given at run time is looked up the same way
+    other = f"relay.example:{receiver.port}"
+    resolved(hook, [Entry(other, int(time.time()) + 3600, (receiver.address,))])
+    run(python, ["-c", "pass"], hook, {"ACC_PY_USAGE_COLLECTOR": other})
+    assert len(receiver.records()) == 1
+    run(python, ["-c", "pass"], hook)  # the baked-in name has no line now: nothing
+    assert receiver.records(wait=0.1) == []
+
+
+@pytest.mark.parametrize(
+    "case", ["stale", "another name", "another format", "garbage", "directory", "fifo"]
+)
+def test_a_resolved_file_that_cannot_serve_sends_nothing_quietly(
+    python: Path, receiver: Receiver, tmp_path: Path, case: str
+) -> None:
+    name = f"acc-py-usage.example:{receiver.port}"
+    hook = laid_out_hook(tmp_path, name)
+    good = [Entry(name, 0, (receiver.address,))]
+    if case == "stale":
+        path = resolved(hook, [Entry(name, int(time.time()) - 60, (receiver.address,))])
+    elif case == "another name":
+        path = resolved(hook, [Entry(f"other.example:{receiver.port}", 0, (receiver.address,))])
+    elif case == "another format":
+        path = resolved(hook, good, header="acc-py-usage-collectors 2")
+    elif case == "garbage":
+        path = resolved(hook, good)
+        path.write_bytes(path.read_bytes().replace(b" 0 ", b" \xff ") + b"\0" * 100_000)
+    elif case == "directory":
+        path = hook.parent.parent.parent / COLLECTOR_FILE
+        path.mkdir()
+    else:
+        path = hook.parent.parent.parent / COLLECTOR_FILE
+        os.mkfifo(path)  # nobody writes: an open without O_NONBLOCK would wait for ever
+    proc = run(python, ["-c", "print('ok'); raise SystemExit(4)"], hook)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (4, "ok\n", ""), case
+    assert receiver.records(wait=0.1) == []
+
+
+def test_the_record_is_format_1_1_and_the_collector_takes_it(
+    python: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    hook = render_hook(tmp_path / "hook")
+    receiver.sock.settimeout(30)
+    run(python, ["-c", "pass"], hook, {"ACC_PY_USAGE_COLLECTOR": receiver.address})
+    data = receiver.sock.recv(65536)
+    rec = parse(data, "127.0.0.1")
+    assert (rec.format, rec.interactive, rec.interactive_patch, rec.extra) == (
+        "1.1", None, None, None,
+    )  # fmt: skip
+    assert set(json.loads(data)) == KNOWN_FIELDS
+
+
+def test_a_start_from_the_interactive_environment_names_its_release(
+    python: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    """As <root>/pro/setup.sh leaves it: ACC_PY_INTERACTIVE=<root>/2025.03, a symlink to the
+    release's tree ._2025.03.2, on this base (2020.11)."""
+    hook = render_hook(tmp_path / "hook")
+    minor = python.name.removeprefix("python")
+    tree = tmp_path / "root" / "._2025.03.2"
+    (tree / "lib" / f"python{minor}" / "site-packages").mkdir(parents=True)
+    (tmp_path / "root" / "2025.03").symlink_to("._2025.03.2")
+    env = {
+        "ACC_PY_USAGE_COLLECTOR": receiver.address,
+        "ACC_PY_INTERACTIVE": str(tmp_path / "root" / "2025.03"),
+        "ACC_PY_INTERACTIVE_BASE": "2020.11",
+        "ACC_PY_INTERACTIVE_VERSION": "2025.03",
+    }
+    code = f"import sys; print('{tree}/lib/python{minor}/site-packages' in sys.path)"
+    proc = run(python, ["-c", code], hook, env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "True\n", "")
+    run(python, ["-c", "pass"], hook, {**env, "ACC_PY_INTERACTIVE_BASE": "2024.12"})  # another base
+    recs = receiver.records()
+    assert [(r["interactive"], r["interactive_patch"]) for r in recs] == [
+        ("2025.03", 2), (None, None),
+    ]  # fmt: skip
+    assert parse(json.dumps(recs[0]).encode()).interactive == "2025.03"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import install, listing, remove, rollback, set_pro, verify
+from . import install, listing, remove, resolve_collector, rollback, set_pro, verify
 
 COMMANDS: dict[str, ModuleType] = {
     "install": install,
@@ -14,4 +14,5 @@ COMMANDS: dict[str, ModuleType] = {
     "list": listing,
     "verify": verify,
     "remove": remove,
+    "resolve-collector": resolve_collector,
 }

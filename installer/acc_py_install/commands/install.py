@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from accpy_core.errors import UsageError
 from accpy_core.layout import BASE_KIND, parse_tarball_name
 
+from .. import collector
 from .. import install as engine
 from ..tarball import is_url
 from .common import add_lock_options, add_root, layout_of
@@ -79,10 +80,17 @@ def execute(args: argparse.Namespace) -> int:
     )
     if args.prefix is not None:
         engine.install_prefix(args.tarball, args.prefix, opts, staged=args.staged)
+        place = collector.place_of_prefix(args.prefix)
     else:
         kind = BASE_KIND
         if args.tarball is not None:  # the kind is in the name: checked again against metadata
             name = urlsplit(args.tarball).path if is_url(args.tarball) else args.tarball
             kind = parse_tarball_name(PurePosixPath(name).name).kind
-        engine.install(args.tarball, layout_of(args, kind), opts, staged=args.staged)
+        layout = layout_of(args, kind)
+        engine.install(args.tarball, layout, opts, staged=args.staged)
+        if kind != BASE_KIND:
+            return 0  # a release runs on its base's hook
+        place = collector.place_of_root(layout.root)
+    # the collector's host name, resolved now: the base's hook never resolves it
+    collector.refresh_quietly(place, lock_timeout=args.timeout, stale_hours=args.stale_after)
     return 0

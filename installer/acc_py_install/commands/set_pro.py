@@ -7,9 +7,10 @@ import logging
 
 from accpy_core.errors import UsageError
 from accpy_core.fs import crash_point
-from accpy_core.layout import read_metadata
+from accpy_core.layout import BASE_KIND, read_metadata
 from accpy_core.versions import pro_refusal
 
+from ..collector import place_of_root, refresh_quietly
 from ..install import clean_leftovers, set_pro_link
 from .common import add_lock_options, add_root, installed_version, layout_of, lock_of
 
@@ -46,4 +47,7 @@ def execute(args: argparse.Namespace) -> int:
             log.info("pro is already %s; nothing to do", tree.version)
         else:
             set_pro_link(layout, tree.version)
+    if layout.kind == BASE_KIND:  # and resolve the collector's host name again
+        refresh_quietly(place_of_root(layout.root), lock_timeout=args.timeout,
+                        stale_hours=args.stale_after)  # fmt: skip
     return 0

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from accpy_core.collector import parse_address
 from accpy_core.errors import ConfigError, ManifestError
 from accpy_core.platforms import parse_platform
-from accpy_manifest import get_base, load_manifest
+from accpy_manifest import Site, get_base, load_manifest, read_ca_certificate
 
 from ..build import build
 from ..plan import AdoptSource, BuildPlan, PbsSource
@@ -65,6 +66,7 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--usage-collector", metavar="HOST:PORT", help="override the usage collector address"
     )
+    add_site_ca_option(parser)
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -73,6 +75,17 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--work-dir", type=Path, default=Path("build"), help="default: ./build")
     parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help="default: ./dist")
+
+
+def add_site_ca_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--site-ca",
+        metavar="PEM",
+        action="append",
+        type=Path,
+        help="the site's CA certificates (repeatable), instead of the manifest's "
+        "site.ca_certificates: the builder's downloads and every base and image trust them",
+    )
 
 
 def source_date_epoch(version: str) -> int:
@@ -100,21 +113,31 @@ def index_url(value: str) -> str:
 
 
 def _collector(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ManifestError(f"USAGE_COLLECTOR={value!r} is not HOST:PORT (e.g. 10.0.0.1:8514)")
+    try:
+        parse_address(value, "USAGE_COLLECTOR")
+    except ConfigError as exc:
+        raise ManifestError(f"USAGE_COLLECTOR={value}: {exc}") from None
     return value
+
+
+def overridden_site(args: argparse.Namespace, site: Site) -> Site:
+    """The manifest's site settings with the command line's --index-url, --usage-collector
+    and --site-ca applied (each option that a command has)."""
+    if getattr(args, "index_url", None):
+        site = dataclasses.replace(site, index_url=index_url(args.index_url))
+    if getattr(args, "usage_collector", None):
+        site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
+    if getattr(args, "site_ca", None):
+        cas = tuple(read_ca_certificate(path.absolute()) for path in args.site_ca)
+        site = dataclasses.replace(site, ca_certificates=cas)
+    return site
 
 
 def make_plan(args: argparse.Namespace) -> BuildPlan:
     manifest_path = args.manifest.resolve()
     manifest = load_manifest(manifest_path)
     base = get_base(manifest, args.version)
-    site = manifest.site
-    if args.index_url:
-        site = dataclasses.replace(site, index_url=index_url(args.index_url))
-    if args.usage_collector:
-        site = dataclasses.replace(site, usage_collector=_collector(args.usage_collector))
+    site = overridden_site(args, manifest.site)
     platform = args.platform or base.platform
     if platform != "auto":
         try:

@@ -10,9 +10,10 @@ from accpy_core.errors import CheckError
 from accpy_core.fs import atomic_write
 from accpy_manifest import load_manifest
 
-from .. import ci_templates
+from .. import ci_templates, pins, trust
+from .base import add_site_ca_option, default_cache_dir, overridden_site
 
-HELP = "generate the GitLab CI templates (ci-templates/v2/) from versions.yaml"
+HELP = "generate the GitLab CI templates (ci-templates/) from versions.yaml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +24,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=Path("versions.yaml"))
     parser.add_argument(
         "--templates", type=Path, default=Path("ci-templates"),
-        help="the templates directory: src/ in, v2/ out (default: %(default)s)",
+        help="the templates directory: src/ in, the templates out (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--lock-tools", action="store_true",
+        help="first resolve src/tools.in into src/tools.lock (needs the index: --index-url)",
+    )  # fmt: skip
+    parser.add_argument("--index-url", default=pins.PYPI, help="for --lock-tools (default: PyPI)")
+    add_site_ca_option(parser)
     parser.add_argument(
         "--check", action="store_true",
         help="write nothing; fail when a committed template differs from what it would write",
@@ -41,8 +48,14 @@ def execute(args: argparse.Namespace) -> int:
                 f"{names} differ from what {args.manifest} gives; run `make ci-templates` "
                 "and commit the result"
             )
-        sys.stdout.write(f"{args.templates}/v2 is up to date with {args.manifest}\n")
+        sys.stdout.write(f"{args.templates} is up to date with {args.manifest}\n")
         return 0
+    if args.lock_tools:
+        cafile = trust.ca_bundle(overridden_site(args, manifest.site).ca_pem, default_cache_dir())
+        lock = ci_templates.lock_tools(
+            manifest, args.templates, index_url=args.index_url, cafile=cafile
+        )
+        sys.stdout.write(f"wrote {lock}\n")
     for g in ci_templates.generate(manifest, args.templates):
         target = args.templates / g.path
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,18 @@ import sys
 from accpy_core.errors import UsageError
 from accpy_manifest import InteractiveSpec, Manifest, get_base, load_manifest
 
+from .. import trust
 from ..build import build
 from ..interactive.build import ReleasePlan, build_release, find_base_tarball
 from ..interactive.lock import check_lock, lock_path, read_lock
-from .base import add_build_options, default_cache_dir, index_url, make_plan, source_date_epoch
+from .base import (
+    add_build_options,
+    default_cache_dir,
+    index_url,
+    make_plan,
+    overridden_site,
+    source_date_epoch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,9 @@ def execute(args: argparse.Namespace) -> int:
         index_url=index_url(args.index_url) if args.index_url else lock.index_url,
         cache_dir=(args.cache_dir or default_cache_dir()).absolute(),
         work_dir=args.work_dir.absolute(),
+        cafile=trust.ca_bundle(
+            overridden_site(args, manifest.site).ca_pem, args.work_dir.absolute()
+        ),
         dist_dir=dist_dir,
         source_date_epoch=source_date_epoch(spec.release),
     )

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from accpy_manifest import get_base, load_manifest
 
+from .. import trust
 from ..interactive.lock import check_lock, lock_path, resolve
-from .base import default_cache_dir, index_url
+from .base import add_site_ca_option, default_cache_dir, index_url, overridden_site
 from .interactive import release_of
 
 HELP = "resolve an interactive release against the site index into interactive/<release>.lock"
@@ -20,6 +21,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-url", help="resolve against this index (default: the site's)")
     parser.add_argument("--cache-dir", type=Path, help="uv's cache (default: the builder's)")
     parser.add_argument("-o", "--output", type=Path, help="default: interactive/<release>.lock")
+    add_site_ca_option(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -29,7 +31,8 @@ def execute(args: argparse.Namespace) -> int:
     index = index_url(args.index_url) if args.index_url else manifest.site.index_url
     cache = (args.cache_dir or default_cache_dir()) / "uv"
     path = args.output or lock_path(manifest, spec.release)
-    lock = resolve(spec, base, index, cache, path)
+    cafile = trust.ca_bundle(overridden_site(args, manifest.site).ca_pem, cache)
+    lock = resolve(spec, base, index, cache, path, cafile=cafile)
     check_lock(lock, spec, base)
     print(f"{path}: {len(lock.packages)} packages for {spec.release} on base {base.version}")
     return 0

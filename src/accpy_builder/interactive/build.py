@@ -80,6 +80,7 @@ class ReleasePlan:
     work_dir: Path
     dist_dir: Path
     source_date_epoch: int
+    cafile: Path | None = None  # what https downloads trust (the site's CA, ..trust)
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         wheelhouse = packages.fill_wheelhouse(
             pins(plan.lock), python_version=minor, platform=platform,
             cache_dir=plan.cache_dir, index_url=plan.index_url,
-            repin=relock(plan.lock),
+            repin=relock(plan.lock), cafile=plan.cafile,
         )  # fmt: skip
     with stage(3, "install"):
         install(python, tree, plan.lock, wheelhouse, plan.cache_dir / "uv")

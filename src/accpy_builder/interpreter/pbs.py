@@ -65,6 +65,7 @@ def obtain_pbs(
     dest: Path,
     *,
     progress: bool = False,
+    cafile: Path | None = None,
 ) -> PbsTree:
     """Fetch ``asset`` from ``mirror`` into ``cache_dir``, verify it, unpack it into ``dest``.
 
@@ -73,7 +74,7 @@ def obtain_pbs(
     """
     url = asset.url(mirror_url(mirror))
     try:
-        archive = fetch(url, asset.sha256, cache_dir, progress=progress)
+        archive = fetch(url, asset.sha256, cache_dir, progress=progress, cafile=cafile)
     except ChecksumError:
         raise
     except SourceError as exc:
