@@ -186,12 +186,12 @@ PYTEST_RUN = $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --timeout $(P
 # unit test that runs on every local Python runs here on the oldest and the newest; make test
 # runs it on the ones between (tests/conftest.py: every_python)
 check: venv lint
-	$(PYTEST_RUN) tests/unit -q -m "not between_pythons" $(PYTEST_ARGS)
+	$(PYTEST_RUN) tests/unit -q -m "not between_pythons and not test_deps" $(PYTEST_ARGS)
 
 # the whole suite: check first (it fails fast), then the integration tier and the unit tests on
 # the Pythons between, with the 25 slowest tests at the end
 test: check test-deps
-	$(PYTEST_RUN) tests/integration tests/unit -m "not unit or between_pythons" \
+	$(PYTEST_RUN) tests/integration tests/unit -m "not unit or between_pythons or test_deps" \
 		--durations 25 $(PYTEST_ARGS)
 
 bench: venv

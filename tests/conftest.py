@@ -69,7 +69,8 @@ def every_python(minors: tuple[str, ...] = REQUIRED_PYTHONS) -> list[object]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the unit tier's tests ``unit`` (`make test` selects the integration tier and what
-    the unit tier left for it: ``-m "not unit or between_pythons"``)."""
+    the unit tier left for it: ``-m "not unit or between_pythons or test_deps"``; ``test_deps``
+    marks a unit test that needs a tool only `make test-deps` installs, as shellcheck)."""
     for item in items:
         if item.path.is_relative_to(UNIT):
             item.add_marker(pytest.mark.unit)

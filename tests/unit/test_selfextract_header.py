@@ -155,7 +155,9 @@ def test_render_header_refuses_bad_templates() -> None:
 
 
 @pytest.mark.parametrize(
-    "shell", ["dash", "bash", "shellcheck"], ids=["dash -n", "bash -n", "shellcheck"]
+    "shell",
+    ["dash", "bash", pytest.param("shellcheck", marks=pytest.mark.test_deps)],
+    ids=["dash -n", "bash -n", "shellcheck"],
 )
 def test_rendered_header_is_valid_posix_sh(shell: str, tmp_path: Path) -> None:
     exe = shutil.which(shell)
