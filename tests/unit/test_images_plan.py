@@ -8,11 +8,12 @@ import pytest
 from conftest import PROJECT
 
 from accpy_builder import sbom
+from accpy_core import images
 from accpy_core.errors import ConfigError, ManifestError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags
-from accpy_images.containerfile import render
+from accpy_images.containerfile import STEPS, render
 from accpy_images.oslists import load_families
-from accpy_images.plan import BaseArtifacts, closure, find_base, make_plan
+from accpy_images.plan import BaseArtifacts, VariantPlan, closure, find_base, make_plan
 from accpy_manifest import load_manifest
 
 
@@ -114,6 +115,25 @@ def test_containerfiles_read_as_recipes(tmp_path: Path) -> None:
     el_ci = render(el, el.variant("ci"))
     assert "dnf install" in el_ci and "gcc-c++" in el_ci
     assert all(len(line) <= 100 for line in render(el, el.variant("gui")).splitlines())
+
+
+def test_the_variant_table_is_the_one_place_of_a_variant() -> None:
+    """Each row's parent comes before it, its steps exist, and each family lists its features:
+    adding a variant is a row of images.VARIANTS and its packages in packages.yaml."""
+    seen: set[str] = set()
+    for v in images.VARIANTS:
+        assert v.parent is None or v.parent in seen, v
+        assert set(v.steps) <= set(STEPS), v
+        seen.add(v.name)
+    for fam in load_families().values():
+        assert set(fam.features) == set(images.FEATURES)
+
+
+def test_an_unknown_variant_is_an_error_not_a_default(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path)
+    ghost = VariantPlan(variant="gui-ci", parent="gui", repository="r/x", tags=("a", "a.1"))
+    with pytest.raises(UsageError, match="unknown image variant 'gui-ci'"):
+        render(plan, ghost)
 
 
 def test_find_base_needs_the_sbom_beside_the_installer(tmp_path: Path) -> None:
