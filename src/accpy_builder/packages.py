@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from packaging.utils import (
 )
 
 from accpy_core.errors import CommandError, ConfigError, PackagesError
+from accpy_core.lock import flocked
 from accpy_core.platforms import parse_platform
 from accpy_core.proc import clean_env, run
 from accpy_core.record import sha256_file
@@ -111,15 +111,9 @@ def target_tags(python_version: str, platform: str) -> list[Tag]:
 # --------------------------------------------------------------------------- the wheelhouse
 
 
-@contextlib.contextmanager
-def _locked(wheelhouse: Path) -> Iterator[None]:
+def _locked(wheelhouse: Path) -> contextlib.AbstractContextManager[None]:
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    with (wheelhouse / _LOCK_FILE).open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return flocked(wheelhouse / _LOCK_FILE, str(wheelhouse))
 
 
 class _HashIndex:
