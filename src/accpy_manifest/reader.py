@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from accpy_core.collector import parse_address
 from accpy_core.errors import ConfigError, ManifestError
-from accpy_core.platforms import parse_platform
+from accpy_core.platforms import manylinux_x86_64
 from accpy_core.versions import DEPRECATED, STATUSES, VERSION_PATTERN
 
 from .model import (
@@ -446,16 +446,8 @@ class _Reader:
 
     def platform(self, node: yaml.Node, where: str) -> str:
         value = self.text(node, where)
-        try:
-            plat = parse_platform(value)
-        except ConfigError:
-            plat = None
-        if (
-            plat is None
-            or plat.family != "manylinux"
-            or plat.arch != "x86_64"
-            or (plat.canonical != value)
-        ):
+        plat = manylinux_x86_64(value)
+        if plat is None or plat.canonical != value:
             fix = "write manylinux_<major>_<minor>_x86_64, e.g. manylinux_2_28_x86_64"
             self.fail(node, f"{where} {value!r} is not valid", fix)
         return value

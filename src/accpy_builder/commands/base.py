@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from accpy_core.collector import parse_address
 from accpy_core.errors import ConfigError, ManifestError
-from accpy_core.platforms import parse_platform
+from accpy_core.platforms import manylinux_x86_64
 from accpy_manifest import Site, get_base, load_manifest, read_ca_certificate
 
 from ..build import build
@@ -140,11 +140,7 @@ def make_plan(args: argparse.Namespace) -> BuildPlan:
     site = overridden_site(args, manifest.site)
     platform = args.platform or base.platform
     if platform != "auto":
-        try:
-            plat = parse_platform(platform)
-        except ConfigError:
-            plat = None
-        if plat is None or plat.family != "manylinux" or plat.arch != "x86_64":
+        if manylinux_x86_64(platform) is None:
             raise ManifestError(
                 f"PLATFORM={platform!r} is not a tag like manylinux_2_28_x86_64; or use auto"
             )
