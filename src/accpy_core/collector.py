@@ -61,12 +61,15 @@ class Address:
         return f"{host}:{self.port}"
 
 
-def parse_address(value: str, what: str = "usage collector") -> Address:
-    """``HOST:PORT``, ``[IPv6]:PORT`` or ``name:PORT``; ConfigError (``what`` is wrong; how to
-    fix it) otherwise."""
+def parse_address(
+    value: str, what: str = "usage collector", *, fix: str = _FIX, port_zero: bool = False
+) -> Address:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``name:PORT``, the one parser of them; ConfigError
+    (``what`` is wrong; ``fix``) otherwise. ``port_zero``: port 0 too (a listener's "any")."""
     given, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"{what} {value!r} has no port in 1-65535; {_FIX}")
+    low = 0 if port_zero else 1
+    if not sep or not port.isdigit() or not low <= int(port) <= 65535:
+        raise ConfigError(f"{what} {value!r} has no port in {low}-65535; {fix}")
     host = given
     if given.startswith("[") and given.endswith("]"):
         kind, host = "ipv6", given[1:-1]
@@ -76,7 +79,7 @@ def parse_address(value: str, what: str = "usage collector") -> Address:
     else:
         kind, ok = "name", _HOSTNAME.fullmatch(given) is not None
     if not ok:
-        raise ConfigError(f"{what} host {given!r} is not valid; {_FIX}")
+        raise ConfigError(f"{what} host {given!r} is not valid; {fix}")
     return Address(host, int(port), kind)
 
 

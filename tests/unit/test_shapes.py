@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+from conftest import PROJECT
+
+from accpy_core.collector import parse_address
+from accpy_core.errors import ConfigError
 from accpy_core.lock import flocked
 
 
@@ -27,3 +36,47 @@ def test_flocked_makes_a_second_process_wait(tmp_path: Path) -> None:
     assert waited > 0.3
     with flocked(lock):  # free again, and re-entrant across blocks
         pass
+
+
+#: literal addresses, names and garbage that a collector address may be
+ADDRESSES = [
+    "10.0.0.1:8514", "127.0.0.1:9", "[::1]:8514", "[2001:db8::5]:1", "[fe80::1%eth0]:8514",
+    "acc-py-usage.cern.ch:8514", "localhost:8514", "10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536",
+    "::1:8514", "[::1]", "[]:8514", ":8514", "1.2.3:8514", "[1.2.3.4]:8514", "[zz::1]:8514",
+    "name:port", "host:+80", "300.1.1.1:80", "01.2.3.4:80", "[1::2::3]:80", "99.1.1.1:80",
+]  # fmt: skip
+
+
+def _hook_function(name: str) -> Callable[..., Any]:
+    """One function of the usage hook (recipes/sitecustomize.py.in, rendered into every base),
+    on its own: the hook keeps a stdlib-only, import-free copy of the address parser."""
+    from accpy_builder.inject import render, template_values
+    from accpy_manifest import BaseSpec, PbsAsset, Site
+
+    hook = PROJECT / "recipes" / "sitecustomize.py.in"
+    base = BaseSpec("2020.11", 3, "3.7.9", PbsAsset("1", "c.tar.zst", "0" * 64), ())
+    site = Site(index_url="https://x.example/simple/", usage_collector="h:1", install_root="/")
+    text = render(hook.read_text(), template_values(base, site), hook)
+    (node,) = (n for n in ast.parse(text).body if getattr(n, "name", "") == name)
+    space: dict[str, Any] = {}
+    exec(compile(ast.Module([node], []), str(hook), "exec"), space)
+    return space[name]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("value", ADDRESSES)
+def test_the_hook_reads_a_literal_address_as_accpy_core_does(value: str) -> None:
+    hook_address = _hook_function("_acc_py_address")
+    try:
+        parsed = parse_address(value)
+    except ConfigError:
+        parsed = None
+    found = hook_address(value)
+    if found is not None and found[2]:  # the hook checks an IPv6 address with inet_pton
+        try:
+            socket.inet_pton(socket.AF_INET6, found[0])
+        except OSError:
+            found = None
+    if parsed is None or parsed.named:
+        assert found is None
+    else:
+        assert found == (parsed.host, parsed.port, parsed.kind == "ipv6")
