@@ -19,7 +19,7 @@ from typing import Any
 
 from accpy_core import record
 from accpy_core.errors import MetadataError, SourceError
-from accpy_core.names import SBOM_NAME, read_json_object
+from accpy_core.names import SBOM_NAME, read_json_object, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
@@ -186,7 +186,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
     with stage(8, "pack"):
-        stem = f"acc-py-base-{base.version}-{report.platform}"
+        stem = tarball_stem(base.version, report.platform)
         artifacts = pack.pack(
             tree,
             top=base.version,
@@ -195,6 +195,6 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             source_date_epoch=plan.source_date_epoch,
         )
         installer = selfextract.write_installer(artifacts.tar_gz, dist_dir=plan.dist_dir, stem=stem)
-        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
+        (plan.dist_dir / sbom_file_name(stem)).write_text(sbom_text, encoding="utf-8")
     log.info("built %s, .tar.zst and %s", artifacts.tar_gz.name, installer.name)
     return BuildResult(tree, report.platform, python_version, artifacts, installer)

@@ -33,6 +33,7 @@ from accpy_core import errors
 from accpy_core.archive import check_member_form
 from accpy_core.errors import AccPyError, ArchiveError, CheckError
 from accpy_core.layout import METADATA_NAME, RECORD_NAME
+from accpy_core.names import checksum_name, installer_name
 from accpy_core.platforms import parse_platform
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,7 @@ def write_installer(
         raise CheckError(f"cannot read the installer template {template}: {exc}") from exc
     header = render_header(text, values)
 
-    name = f"{stem}-installer.sh"
+    name = installer_name(stem)
     out = dist_dir / name
     dist_dir.mkdir(parents=True, exist_ok=True)
     temps: list[Path] = []
@@ -305,12 +306,12 @@ def write_installer(
             os.fsync(fh.fileno())
         if copied.hexdigest() != payload.sha256:
             raise ArchiveError(f"{tarball} changed while the installer was written; rebuild")
-        with os.fdopen(mktemp(f"{name}.sha256"), "w", encoding="utf-8") as text_fh:
+        with os.fdopen(mktemp(checksum_name(name)), "w", encoding="utf-8") as text_fh:
             text_fh.write(f"{sha.hexdigest()}  {name}\n")
         temps[0].chmod(0o755)
         temps[1].chmod(0o644)
         temps[0].replace(out)
-        temps[1].replace(dist_dir / f"{name}.sha256")
+        temps[1].replace(dist_dir / checksum_name(name))
         temps.clear()
     except OSError as exc:
         raise ArchiveError(f"cannot write {out}: {exc}; check the space in {dist_dir}") from exc

@@ -66,10 +66,10 @@ class Stats:
 def parse_listen(value: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
     """``HOST:PORT`` or ``[IPv6]:PORT`` into a family and a bind address."""
     fix = "write HOST:PORT, e.g. 0.0.0.0:8514 or [::]:8514"
-    address = parse_address(value, "--listen", fix=fix, port_zero=True)
-    host = address.host
+    given = parse_address(value, "--listen", fix=fix, port_zero=True)
+    host = given.host
     try:
-        infos = socket.getaddrinfo(host, address.port, type=socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host, given.port, type=socket.SOCK_DGRAM)
     except OSError as exc:
         raise ConfigError(f"--listen {value!r}: cannot resolve {host!r}: {exc}") from exc
     family, _, _, _, address = infos[0]

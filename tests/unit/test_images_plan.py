@@ -9,7 +9,7 @@ from conftest import PROJECT
 
 from accpy_builder import sbom
 from accpy_core import images
-from accpy_core.errors import ConfigError, ManifestError, UsageError
+from accpy_core.errors import ConfigError, ManifestError, SourceError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags
 from accpy_images.containerfile import STEPS, render
 from accpy_images.oslists import load_families
@@ -139,7 +139,9 @@ def test_an_unknown_variant_is_an_error_not_a_default(tmp_path: Path) -> None:
 def test_find_base_needs_the_sbom_beside_the_installer(tmp_path: Path) -> None:
     assert find_base(tmp_path, "2023.06") is None
     a = artifacts(tmp_path)
-    with pytest.raises(Exception, match=r"\.cdx\.json is missing"):
+    assert find_base(tmp_path, "2023.06") is None  # found by its tarball, which is not there
+    (tmp_path / "acc-py-base-2023.06-manylinux_2_28_x86_64.tar.gz").write_bytes(b"")
+    with pytest.raises(SourceError, match=r"\.cdx\.json is missing"):
         find_base(tmp_path, "2023.06")
     metadata = {
         "release": "2023.06.2", "version": "2023.06", "patch": 2, "python": "3.11.7",

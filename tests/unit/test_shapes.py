@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from conftest import PROJECT
 
+from accpy_core import names
 from accpy_core.collector import parse_address
-from accpy_core.errors import ConfigError
+from accpy_core.dist import find_built_base, missing_base
+from accpy_core.errors import ConfigError, SourceError, UsageError
 from accpy_core.lock import flocked
 
 
@@ -80,3 +82,27 @@ def test_the_hook_reads_a_literal_address_as_accpy_core_does(value: str) -> None
         assert found is None
     else:
         assert found == (parsed.host, parsed.port, parsed.kind == "ipv6")
+
+
+def test_artifact_names_come_from_one_stem(tmp_path: Path) -> None:
+    stem = names.tarball_stem("2023.06", "manylinux_2_28_x86_64")
+    assert names.installer_name(stem) == "acc-py-base-2023.06-manylinux_2_28_x86_64-installer.sh"
+    assert names.sbom_file_name(stem) == stem + ".cdx.json"
+    assert names.checksum_name(names.tarball_name(stem, "tar.zst")) == stem + ".tar.zst.sha256"
+    for name in (names.installer_name(stem), names.sbom_file_name(stem), stem + ".tar.gz"):
+        assert names.stem_of(name) == stem
+    with pytest.raises(ValueError, match="not the name"):
+        names.stem_of("x.whl")
+
+
+def test_one_finder_of_a_built_base_and_one_error(tmp_path: Path) -> None:
+    assert find_built_base(tmp_path, "2023.06") is None
+    assert "make base VERSION=2023.06" in str(missing_base(tmp_path, "2023.06"))
+    for plat in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64"):
+        (tmp_path / names.tarball_name(names.tarball_stem("2023.06", plat))).write_bytes(b"")
+    with pytest.raises(UsageError, match=r"several builds of base 2023\.06.*PLATFORM="):
+        find_built_base(tmp_path, "2023.06")
+    built = find_built_base(tmp_path, "2023.06", "manylinux_2_17_x86_64")
+    assert built is not None and built.stem.endswith("manylinux_2_17_x86_64")
+    with pytest.raises(SourceError, match=r"-installer\.sh is missing beside"):
+        built.require(built.tarball, built.installer)

@@ -10,12 +10,13 @@ import argparse
 import logging
 import sys
 
+from accpy_core.dist import find_built_base
 from accpy_core.errors import UsageError
 from accpy_manifest import InteractiveSpec, Manifest, get_base, load_manifest
 
 from .. import trust
 from ..build import build
-from ..interactive.build import ReleasePlan, build_release, find_base_tarball
+from ..interactive.build import ReleasePlan, build_release
 from ..interactive.lock import check_lock, lock_path, read_lock
 from .base import (
     add_build_options,
@@ -57,7 +58,8 @@ def execute(args: argparse.Namespace) -> int:
     check_lock(lock, spec, base)
     dist_dir = args.dist_dir.absolute()
     platform = args.platform if args.platform not in (None, "auto") else None
-    tarball = find_base_tarball(dist_dir, base, platform)
+    built = find_built_base(dist_dir, base.version, platform)
+    tarball = built.tarball if built else None
     if tarball is None:
         log.info("no tarball of base %s in %s: building it first", base.version, dist_dir)
         base_args = argparse.Namespace(**{**vars(args), "version": base.version})

@@ -35,7 +35,7 @@ from accpy_core import record
 from accpy_core.archive import safe_extract
 from accpy_core.errors import CheckError, CommandError, MetadataError, PackagesError
 from accpy_core.layout import BASE_AREA, INTERACTIVE_KIND, METADATA_NAME, read_metadata
-from accpy_core.names import SBOM_NAME, tarball_stem
+from accpy_core.names import SBOM_NAME, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
@@ -286,7 +286,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
             stem=stem,
             source_date_epoch=plan.source_date_epoch,
         )
-        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
+        (plan.dist_dir / sbom_file_name(stem)).write_text(sbom_text, encoding="utf-8")
     log.info("built %s and .tar.zst", artifacts.tar_gz.name)
     return ReleaseResult(tree, root, platform, artifacts)
 
@@ -350,16 +350,3 @@ def _present(site: Path, name: str) -> bool:
         or (site / f"{name}.py").is_file()
         or any(site.glob(f"{name}.*.so"))
     )
-
-
-def find_base_tarball(dist_dir: Path, base: BaseSpec, platform: str | None) -> Path | None:
-    """The base's tarball in ``dist_dir`` (of ``platform`` when given), or None."""
-    pattern = tarball_stem(base.version, platform or "*") + ".tar.gz"
-    found = sorted(dist_dir.glob(pattern))
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise MetadataError(
-            f"{dist_dir} holds several tarballs of base {base.version} ({names}); say which "
-            "with PLATFORM="
-        )
-    return found[0] if found else None
