@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from conftest import PROJECT
 
-from accpy_core import names
+from accpy_core import names, proc
 from accpy_core.collector import parse_address
 from accpy_core.dist import find_built_base, missing_base
-from accpy_core.errors import ConfigError, SourceError, UsageError
+from accpy_core.errors import CommandError, ConfigError, SourceError, UsageError
 from accpy_core.lock import flocked
 
 
@@ -106,3 +106,19 @@ def test_one_finder_of_a_built_base_and_one_error(tmp_path: Path) -> None:
     assert built is not None and built.stem.endswith("manylinux_2_17_x86_64")
     with pytest.raises(SourceError, match=r"-installer\.sh is missing beside"):
         built.require(built.tarball, built.installer)
+
+
+def test_the_one_subprocess_wrapper_logs_to_a_file_and_probes(tmp_path: Path) -> None:
+    """accpy_images.engine runs buildah through accpy_core.proc: a build's log in a file, a
+    container's command whose exit code is the caller's, a probe."""
+    log = tmp_path / "build.log"
+    script = "import sys; print('step 1'); print('boom', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(CommandError, match=r"(?s)whole output: .*build\.log.*code 3:.*boom"):
+        proc.run([sys.executable, "-c", script], what="the build", log_to=log)
+    assert log.read_text().split() == ["step", "1", "boom"]
+    assert proc.run([sys.executable, "-c", "print('x')"], log_to=log) == ""
+    assert log.read_text() == "x\n"
+    done = proc.complete([sys.executable, "-c", "import sys; sys.exit(7)"], check=False)
+    assert done.returncode == 7
+    assert proc.succeeds([sys.executable, "-c", "pass"])
+    assert not proc.succeeds([sys.executable, "-c", "raise SystemExit(1)"])
