@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from conftest import PROJECT
 from accpy_core import names, proc
 from accpy_core.collector import parse_address
 from accpy_core.dist import find_built_base, missing_base
-from accpy_core.errors import CommandError, ConfigError, SourceError, UsageError
+from accpy_core.errors import CommandError, ConfigError, ManifestError, SourceError, UsageError
 from accpy_core.lock import flocked
 
 
@@ -122,3 +123,38 @@ def test_the_one_subprocess_wrapper_logs_to_a_file_and_probes(tmp_path: Path) ->
     assert done.returncode == 7
     assert proc.succeeds([sys.executable, "-c", "pass"])
     assert not proc.succeeds([sys.executable, "-c", "raise SystemExit(1)"])
+
+
+def test_plans_are_made_from_options_not_from_argparse(tmp_path: Path) -> None:
+    from accpy_builder.cli import build_parser
+    from accpy_builder.plan import AdoptSource, BuildOptions, make_plan, make_release_plan
+
+    args = build_parser().parse_args(
+        ["base", "2023.06", "--manifest", str(PROJECT / "versions.yaml"), "--interpreter", "auto",
+         "--platform", "manylinux_2_17_x86_64", "--dist-dir", str(tmp_path / "d")]
+    )  # fmt: skip
+    options = BuildOptions.from_args(args)
+    assert options.interpreter == "auto" and options.site_ca == () and options.cache_dir is None
+    plan = make_plan("2023.06", options)
+    assert plan.source == AdoptSource(None) and plan.platform == "manylinux_2_17_x86_64"
+    assert plan.dist_dir == tmp_path / "d" and plan.manifest_path == PROJECT / "versions.yaml"
+    with pytest.raises(ManifestError, match="PLATFORM='musllinux_1_2_x86_64' is not a tag"):
+        make_plan("2023.06", dataclasses.replace(options, platform="musllinux_1_2_x86_64"))
+    with pytest.raises(UsageError, match=r"no interactive release 1999\.01"):
+        make_release_plan("1999.01", options, build_base=lambda p: tmp_path)
+
+
+def test_the_builds_run_their_stages_in_the_one_order() -> None:
+    """build.py and interactive/build.py name their stages as stages.py lists them, in order."""
+    from accpy_builder import stages
+
+    for module, table in (("build.py", stages.BASE_STAGES),
+                          ("interactive/build.py", stages.RELEASE_STAGES)):  # fmt: skip
+        tree = ast.parse((PROJECT / "src" / "accpy_builder" / module).read_text())
+        called = [
+            n.args[1].value for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "stage"
+            and isinstance(n.args[1], ast.Constant)
+        ]  # fmt: skip
+        assert called == [s.name for s in table], module
+    assert stages.number(stages.BASE_STAGES, "pack") == len(stages.BASE_STAGES) == 8
