@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accpy_sbom as sbom
 from accpy_core import record
 from accpy_core.errors import MetadataError, SourceError
 from accpy_core.names import SBOM_NAME, read_json_object, sbom_file_name, tarball_stem
@@ -27,7 +28,6 @@ from . import (
     pack,
     packages,
     relocate,
-    sbom,
     selfextract,
     trust,
 )

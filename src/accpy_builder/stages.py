@@ -66,7 +66,7 @@ BASE_STAGES = (
     Stage("checks", "`checks.py`", "see below"),
     Stage(
         "metadata",
-        "`metadata.py`, `sbom.py`, `accpy_core.record`",
+        "`metadata.py`, `accpy_sbom`, `accpy_core.record`",
         "`ACC-PY.json`, the SBOM `ACC-PY.cdx.json`, `ACC-PY.RECORD`",
     ),
     Stage(
@@ -87,7 +87,9 @@ RELEASE_STAGES = (
     Stage("inject", "`inject.py`", "`inject.INTERACTIVE_PAYLOAD`"),
     Stage("bytecode", "`bytecode.py`", "as a base's"),
     Stage("checks", "`checks.py`", "as a base's"),
-    Stage("metadata", "`interactive/build.py`, `sbom.py`", "ACC-PY.json, CHANGELOG.md, the record"),
+    Stage(
+        "metadata", "`interactive/build.py`, `accpy_sbom`", "ACC-PY.json, CHANGELOG.md, the record"
+    ),
     Stage("pack", "`pack.py`", "as a base's"),
 )
 

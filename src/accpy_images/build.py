@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from accpy_builder.sbom import OsPackage, add_os_packages, base_bom, dumps
 from accpy_core.errors import MetadataError
 from accpy_core.fs import atomic_write
 from accpy_core.images import IMAGE_ROOT, INSTALLED
 from accpy_core.names import METADATA_NAME, sbom_file_name
+from accpy_sbom import OsPackage, add_os_packages, base_bom, dumps
 
 from . import engine
 from .containerfile import SBOM_PATH, render

@@ -6,12 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from accpy_builder.sbom import root_properties
 from accpy_core import images
 from accpy_core.dist import find_built_base
 from accpy_core.errors import UsageError
 from accpy_core.versions import PRO
 from accpy_manifest import Manifest, OsImage, get_base
+from accpy_sbom import root_properties
 
 from .oslists import Family, Java, load_families
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT
 
-from accpy_builder import sbom
+import accpy_sbom as sbom
 from accpy_core import images
 from accpy_core.errors import ConfigError, ManifestError, SourceError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags

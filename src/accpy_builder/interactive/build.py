@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accpy_sbom as sbom
 from accpy_core import record
 from accpy_core.archive import safe_extract
 from accpy_core.errors import CheckError, CommandError, MetadataError, PackagesError
@@ -40,7 +41,7 @@ from accpy_core.names import SBOM_NAME, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
-from .. import __version__, bytecode, checks, inject, pack, packages, relocate, sbom
+from .. import __version__, bytecode, checks, inject, pack, packages, relocate
 from ..pack import PackResult
 from ..plan import ReleasePlan
 from ..stages import RELEASE_STAGES as STAGES
