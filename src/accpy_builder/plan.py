@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from accpy_core.collector import parse_address
+from accpy_core.collector import LOOPBACK_HOSTS, parse_address
 from accpy_core.dist import find_built_base
 from accpy_core.errors import ConfigError, ManifestError, UsageError
 from accpy_core.platforms import manylinux_x86_64
@@ -132,7 +132,7 @@ def source_date_epoch(version: str) -> int:
 
 def index_url(value: str) -> str:
     parts = urlsplit(value)
-    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
     if (parts.scheme != "https" and not loopback) or not parts.hostname:
         raise ManifestError(
             f"INDEX_URL={value!r} is not an https:// URL with a host (plain http:// only for "

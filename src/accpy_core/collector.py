@@ -43,6 +43,10 @@ _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}
 _FIX = "write host:port, e.g. acc-py-usage.cern.ch:8514, 10.0.0.1:8514 or [::1]:8514"
 
 
+#: the names of this host's loopback, where plain http (an index, a registry) is allowed
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 @dataclass(frozen=True)
 class Address:
     """A collector address: ``host`` is an IP address (IPv6 without brackets) or a name."""
