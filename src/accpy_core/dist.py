@@ -61,8 +61,8 @@ def find_built_base(dist_dir: Path, version: str, platform: str | None = None) -
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise UsageError(
-            f"{dist_dir} holds several builds of base {version} ({names}); say which with "
-            "PLATFORM=, or remove all but one"
+            f"{dist_dir} holds several builds of base {version} ({names}); remove all but one, "
+            "or name its platform (PLATFORM=, where the command takes it)"
         )
     if not found:
         return None
