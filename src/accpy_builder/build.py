@@ -1,8 +1,7 @@
 """The pipeline: one base from a :class:`BuildPlan` to tarballs in ``dist/``.
 
-manifest -> interpreter (pbs | adopt) -> relocate -> packages -> inject -> bytecode -> checks
--> metadata (ACC-PY.json, the SBOM, the record) -> pack. Each stage is a module of its own;
-this one only orders them.
+It runs the stages of :data:`.stages.BASE_STAGES`, in that order; each stage is a module of its
+own, this one only orders them.
 """
 
 from __future__ import annotations
@@ -10,16 +9,14 @@ from __future__ import annotations
 import ast
 import logging
 import shutil
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accpy_sbom as sbom
 from accpy_core import record
 from accpy_core.errors import MetadataError, SourceError
-from accpy_core.names import SBOM_NAME, read_json_object
+from accpy_core.names import SBOM_NAME, read_json_object, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
@@ -31,7 +28,6 @@ from . import (
     pack,
     packages,
     relocate,
-    sbom,
     selfextract,
     trust,
 )
@@ -41,6 +37,8 @@ from .metadata import PackageRecord, write_metadata
 from .pack import PackResult
 from .plan import AdoptSource, BuildPlan
 from .policy import policy_for
+from .stages import BASE_STAGES as STAGES
+from .stages import stage
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +50,6 @@ class BuildResult:
     python_version: str
     artifacts: PackResult
     installer: Path  # the self-extracting installer
-
-
-@contextmanager
-def stage(number: int, name: str) -> Iterator[None]:
-    log.info("[%d/8] %s", number, name)
-    start = time.perf_counter()
-    yield
-    log.info("      %s done in %.1f s", name, time.perf_counter() - start)
 
 
 def build_prefix(tree: Path, minor: str) -> str:
@@ -130,10 +120,11 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
     wheel_platform = plan.platform if plan.platform != "auto" else base.platform
     policy = policy_for(wheel_platform)
 
-    with stage(1, f"interpreter ({type(plan.source).__name__.removesuffix('Source').lower()})"):
+    kind = type(plan.source).__name__.removesuffix("Source").lower()
+    with stage(STAGES, "interpreter", kind):
         old_prefix, provenance = _obtain(plan, tree, scratch, progress)
         shutil.rmtree(scratch)
-    with stage(2, "relocate"):
+    with stage(STAGES, "relocate"):
         moved = relocate.relocate(
             tree,
             old_prefix=old_prefix,
@@ -149,7 +140,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             "      CPython %s; bundled %d libraries%s", python_version, len(moved.bundled),
             f", Tcl/Tk's {' and '.join(tcl)}" if tcl else "",
         )  # fmt: skip
-    with stage(3, "packages"):
+    with stage(STAGES, "packages"):
         wheelhouse = packages.fill_wheelhouse(
             base.packages,
             python_version=minor,
@@ -160,19 +151,19 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         relocate.fix_shebangs(tree)
         # fail fast: every ELF is final now, and this is the check most likely to refuse
         report = checks.check_elves(tree, plan.platform)
-    with stage(4, "inject"):
+    with stage(STAGES, "inject"):
         values = inject.template_values(base, plan.site, report.platform)
         inject.inject(tree, values, minor)
-    with stage(5, "bytecode"):
+    with stage(STAGES, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
         bytecode.make_sourceless(tree, minor)
-    with stage(6, "checks"):
+    with stage(STAGES, "checks"):
         forbidden = [str(plan.work_dir.resolve()), str(work)]
         if isinstance(plan.source, AdoptSource):
             forbidden.append(old_prefix)
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, forbidden)
-    with stage(7, "metadata"):
+    with stage(STAGES, "metadata"):
         meta = write_metadata(
             tree,
             plan=plan,
@@ -185,8 +176,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         sbom_text = sbom.dumps(sbom.base_bom(read_json_object(meta, MetadataError, "rebuild")))
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
-    with stage(8, "pack"):
-        stem = f"acc-py-base-{base.version}-{report.platform}"
+    with stage(STAGES, "pack"):
+        stem = tarball_stem(base.version, report.platform)
         artifacts = pack.pack(
             tree,
             top=base.version,
@@ -195,6 +186,6 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             source_date_epoch=plan.source_date_epoch,
         )
         installer = selfextract.write_installer(artifacts.tar_gz, dist_dir=plan.dist_dir, stem=stem)
-        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
+        (plan.dist_dir / sbom_file_name(stem)).write_text(sbom_text, encoding="utf-8")
     log.info("built %s, .tar.zst and %s", artifacts.tar_gz.name, installer.name)
     return BuildResult(tree, report.platform, python_version, artifacts, installer)

@@ -3,14 +3,13 @@
 ``fetch(url, sha256, cache_dir)`` returns ``cache_dir/<sha256>/<file name>``. A cache hit is
 re-hashed and returned without touching the network. A miss streams ``https://``, ``http://`` or
 ``file://`` into a temp file in the same directory while hashing, checks size and sha256, then
-``os.replace``s it into place. An ``fcntl.flock`` on ``<file name>.lock`` next to the entry keeps
-two builders from downloading the same file twice: the second waits, then finds the hit.
+``os.replace``s it into place. A ``flock`` (:func:`accpy_core.lock.flocked`) on
+``<file name>.lock`` next to the entry keeps two builders from downloading the same file twice:
+the second waits, then finds the hit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -19,7 +18,6 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -28,6 +26,7 @@ from urllib.request import url2pathname
 import httpx
 
 from accpy_core.errors import ChecksumError, SourceError
+from accpy_core.lock import flocked
 from accpy_core.record import sha256_file
 
 from .trust import ssl_context
@@ -70,7 +69,7 @@ def fetch(
     entry = cache_dir / expected
     entry.mkdir(parents=True, exist_ok=True)
     target = entry / name
-    with _locked(entry / f"{name}.lock"):
+    with flocked(entry / f"{name}.lock", str(entry / name)):
         if target.is_file():
             actual = sha256_file(target)
             if actual == expected:
@@ -80,21 +79,6 @@ def fetch(
             target.unlink()
         _download(url, expected, target, progress=progress, cafile=cafile)
     return target
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``lock_path`` (created if missing) for the duration."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another builder to finish with %s", lock_path.with_suffix(""))
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _download(

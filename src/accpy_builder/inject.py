@@ -33,12 +33,12 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from accpy_core import collector
-from accpy_core.errors import CommandError, ConfigError, InjectError
+from accpy_core.errors import AccPyError, CommandError, ConfigError, InjectError
 from accpy_core.names import SITE_CA_FILE
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, Site
@@ -217,8 +217,15 @@ def template_values(base: BaseSpec, site: Site, platform: str | None = None) -> 
     }
 
 
-def render(text: str, values: dict[str, str], source: Path | str) -> str:
-    """Replace every ``@NAME@`` of ``text``; an unknown name is an error naming ``source:line``."""
+def render(
+    text: str,
+    values: Mapping[str, str],
+    source: Path | str,
+    error: type[AccPyError] = InjectError,
+) -> str:
+    """Replace every ``@NAME@`` of ``text``, the one renderer of the project's templates (the
+    base's files and the self-extracting installer's header); an unknown name is ``error``
+    naming ``source:line``."""
     for lineno, line in enumerate(text.splitlines(), start=1):
         for match in TOKEN_RE.finditer(line):
             name = match.group(1)
@@ -226,7 +233,7 @@ def render(text: str, values: dict[str, str], source: Path | str) -> str:
                 close = difflib.get_close_matches(name, values, n=1)
                 hint = f" (did you mean @{close[0]}@?)" if close else ""
                 known = ", ".join(f"@{k}@" for k in values)
-                raise InjectError(
+                raise error(
                     f"{source}:{lineno}: unknown template token @{name}@{hint}; "
                     f"known tokens: {known}"
                 )

@@ -38,6 +38,7 @@ from pathlib import Path
 import zstandard
 
 from accpy_core.errors import ArchiveError, CheckError
+from accpy_core.names import checksum_name, tarball_name
 from accpy_core.record import ENCODING, ERRORS, Node, scan_tree
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def pack(tree: Path, *, top: str, dist_dir: Path, stem: str, source_date_epoch: 
     if free < need:
         log.warning("%s has %s free; packing needs roughly %s", dist_dir, _mib(free), _mib(need))
 
-    names = {"tar.gz": f"{stem}.tar.gz", "tar.zst": f"{stem}.tar.zst"}
+    names = {fmt: tarball_name(stem, fmt) for fmt in ("tar.gz", "tar.zst")}
     temps: list[Path] = []  # everything in here is removed unless it was renamed into place
 
     def mktemp(name: str) -> int:
@@ -232,9 +233,9 @@ def pack(tree: Path, *, top: str, dist_dir: Path, stem: str, source_date_epoch: 
         ]
         _run_pipeline(nodes, headers, total, sinks)
         for sink, name in zip(sinks, names.values(), strict=True):
-            with os.fdopen(mktemp(f"{name}.sha256"), "w", encoding="utf-8") as fh:
+            with os.fdopen(mktemp(checksum_name(name)), "w", encoding="utf-8") as fh:
                 fh.write(f"{sink.sha256.hexdigest()}  {name}\n")
-        finals = [*names.values(), *(f"{name}.sha256" for name in names.values())]
+        finals = [*names.values(), *(checksum_name(name) for name in names.values())]
         for tmp in temps:
             tmp.chmod(0o644)  # mkstemp made it 0600
         for tmp, final in zip(temps, finals, strict=True):
@@ -256,8 +257,8 @@ def pack(tree: Path, *, top: str, dist_dir: Path, stem: str, source_date_epoch: 
     out = PackResult(
         tar_gz=dist_dir / names["tar.gz"],
         tar_zst=dist_dir / names["tar.zst"],
-        tar_gz_sha256=dist_dir / f"{names['tar.gz']}.sha256",
-        tar_zst_sha256=dist_dir / f"{names['tar.zst']}.sha256",
+        tar_gz_sha256=dist_dir / checksum_name(names["tar.gz"]),
+        tar_zst_sha256=dist_dir / checksum_name(names["tar.zst"]),
         tar_size=total,
         entries=len(nodes),
     )

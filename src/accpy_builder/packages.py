@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -35,7 +34,8 @@ from packaging.utils import (
 )
 
 from accpy_core.errors import CommandError, ConfigError, PackagesError
-from accpy_core.platforms import parse_platform
+from accpy_core.lock import flocked
+from accpy_core.platforms import manylinux_x86_64, parse_platform
 from accpy_core.proc import clean_env, run
 from accpy_core.record import sha256_file
 from accpy_manifest import PackagePin
@@ -92,10 +92,10 @@ def manylinux_platforms(platform: str) -> list[str]:
 
 def uv_platform(platform: str) -> str:
     """``manylinux_2_28_x86_64`` -> ``x86_64-manylinux_2_28`` (uv's --python-platform)."""
-    head, _, arch = platform.rpartition("_x86_64")
-    if not head or arch:
+    plat = manylinux_x86_64(platform)
+    if plat is None or plat.libc is None:
         raise ConfigError(f"platform {platform!r} is not manylinux_X_Y_x86_64")
-    return f"x86_64-{head}"
+    return f"x86_64-manylinux_{plat.libc[0]}_{plat.libc[1]}"
 
 
 def target_tags(python_version: str, platform: str) -> list[Tag]:
@@ -111,15 +111,9 @@ def target_tags(python_version: str, platform: str) -> list[Tag]:
 # --------------------------------------------------------------------------- the wheelhouse
 
 
-@contextlib.contextmanager
-def _locked(wheelhouse: Path) -> Iterator[None]:
+def _locked(wheelhouse: Path) -> contextlib.AbstractContextManager[None]:
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    with (wheelhouse / _LOCK_FILE).open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return flocked(wheelhouse / _LOCK_FILE, str(wheelhouse))
 
 
 class _HashIndex:

@@ -1,14 +1,13 @@
-"""manylinux policies (auditwheel's policy JSON): the library whitelist and symbol versions of a
-platform tag (the tag itself is parsed by :mod:`accpy_core.platforms`)."""
+"""manylinux policies (auditwheel's, through its public API ``WheelPolicies``): the library
+whitelist and symbol versions of a platform tag (the tag itself is parsed by
+:mod:`accpy_core.platforms`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from accpy_core.errors import ManifestError
 from accpy_core.platforms import parse_platform
@@ -45,25 +44,23 @@ def _version_key(text: str) -> tuple[int, ...]:
 
 @cache
 def policies() -> tuple[Policy, ...]:
-    """Every manylinux policy for x86_64, oldest glibc first."""
-    text = (
-        resources.files("auditwheel")
-        .joinpath("policy/manylinux-policy.json")
-        .read_text(encoding="utf-8")
-    )
+    """Every manylinux policy for x86_64, oldest glibc first, through auditwheel's public
+    ``WheelPolicies``."""
+    from auditwheel.architecture import Architecture
+    from auditwheel.libc import Libc
+    from auditwheel.policy import WheelPolicies
+
     result = []
-    for entry in json.loads(text):
-        match = re.match(r"^manylinux_(\d+)_(\d+)$", entry["name"])
-        if not match or "x86_64" not in entry["symbol_versions"]:
-            continue
+    for entry in WheelPolicies(libc=Libc.GLIBC, arch=Architecture.x86_64):
+        match = re.match(r"^manylinux_(\d+)_(\d+)_x86_64$", entry.name)
+        if not match:
+            continue  # linux_x86_64: no promise
         result.append(
             Policy(
-                tag=f"{entry['name']}_x86_64",
+                tag=entry.name,
                 glibc=(int(match[1]), int(match[2])),
-                whitelist=frozenset(entry["lib_whitelist"]),
-                symbol_versions={
-                    k: frozenset(v) for k, v in entry["symbol_versions"]["x86_64"].items()
-                },
+                whitelist=frozenset(entry.whitelist),
+                symbol_versions={k: frozenset(v) for k, v in entry.symbol_versions.items()},
             )
         )
     return tuple(sorted(result, key=lambda p: p.glibc))

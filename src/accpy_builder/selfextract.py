@@ -33,13 +33,15 @@ from accpy_core import errors
 from accpy_core.archive import check_member_form
 from accpy_core.errors import AccPyError, ArchiveError, CheckError
 from accpy_core.layout import METADATA_NAME, RECORD_NAME
+from accpy_core.names import checksum_name, installer_name
 from accpy_core.platforms import parse_platform
+
+from .inject import render
 
 log = logging.getLogger(__name__)
 
 #: the header template: the installer package owns the sh half of itself
 TEMPLATE = resources.files("acc_py_install").joinpath("selfextract.sh.in")
-_TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _SAFE = re.compile(r"^[A-Za-z0-9._+-]*$")  # what may go between single quotes, unquoted too
 #: the exit codes the script uses itself (the rest come from acc-py-install)
 EXIT_CODES = {
@@ -236,14 +238,9 @@ def header_values(payload: Payload) -> dict[str, str]:
     return values
 
 
-def _substitute(template: str, values: Mapping[str, str]) -> str:
-    unknown = sorted({m[1] for m in _TOKEN.finditer(template)} - values.keys())
-    if unknown:
-        raise CheckError(f"the installer template has unknown tokens: {', '.join(unknown)}")
-    return _TOKEN.sub(lambda m: values[m[1]], template)
-
-
-def render_header(template: str, values: Mapping[str, str]) -> bytes:
+def render_header(
+    template: str, values: Mapping[str, str], source: Path | str = "the installer template"
+) -> bytes:
     """The header: ``template`` with every ``@NAME@`` replaced, ``@HEADER_BYTES@`` by its length.
 
     The length is a fixed point: render with a guess, measure, render again (at most a few
@@ -256,7 +253,8 @@ def render_header(template: str, values: Mapping[str, str]) -> bytes:
     size = 0
     for _ in range(5):
         try:
-            data = _substitute(template, {**values, "HEADER_BYTES": str(size)}).encode("ascii")
+            text = render(template, {**values, "HEADER_BYTES": str(size)}, source, CheckError)
+            data = text.encode("ascii")
         except UnicodeEncodeError as exc:
             raise CheckError(f"the installer header must be ASCII: {exc}") from exc
         if len(data) == size:
@@ -280,9 +278,9 @@ def write_installer(
         text = (template or TEMPLATE).read_text(encoding="utf-8")
     except OSError as exc:
         raise CheckError(f"cannot read the installer template {template}: {exc}") from exc
-    header = render_header(text, values)
+    header = render_header(text, values, template or "acc_py_install/selfextract.sh.in")
 
-    name = f"{stem}-installer.sh"
+    name = installer_name(stem)
     out = dist_dir / name
     dist_dir.mkdir(parents=True, exist_ok=True)
     temps: list[Path] = []
@@ -305,12 +303,12 @@ def write_installer(
             os.fsync(fh.fileno())
         if copied.hexdigest() != payload.sha256:
             raise ArchiveError(f"{tarball} changed while the installer was written; rebuild")
-        with os.fdopen(mktemp(f"{name}.sha256"), "w", encoding="utf-8") as text_fh:
+        with os.fdopen(mktemp(checksum_name(name)), "w", encoding="utf-8") as text_fh:
             text_fh.write(f"{sha.hexdigest()}  {name}\n")
         temps[0].chmod(0o755)
         temps[1].chmod(0o644)
         temps[0].replace(out)
-        temps[1].replace(dist_dir / f"{name}.sha256")
+        temps[1].replace(dist_dir / checksum_name(name))
         temps.clear()
     except OSError as exc:
         raise ArchiveError(f"cannot write {out}: {exc}; check the space in {dist_dir}") from exc

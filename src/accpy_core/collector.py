@@ -43,6 +43,10 @@ _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}
 _FIX = "write host:port, e.g. acc-py-usage.cern.ch:8514, 10.0.0.1:8514 or [::1]:8514"
 
 
+#: the names of this host's loopback, where plain http (an index, a registry) is allowed
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 @dataclass(frozen=True)
 class Address:
     """A collector address: ``host`` is an IP address (IPv6 without brackets) or a name."""
@@ -61,12 +65,15 @@ class Address:
         return f"{host}:{self.port}"
 
 
-def parse_address(value: str, what: str = "usage collector") -> Address:
-    """``HOST:PORT``, ``[IPv6]:PORT`` or ``name:PORT``; ConfigError (``what`` is wrong; how to
-    fix it) otherwise."""
+def parse_address(
+    value: str, what: str = "usage collector", *, fix: str = _FIX, port_zero: bool = False
+) -> Address:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``name:PORT``, the one parser of them; ConfigError
+    (``what`` is wrong; ``fix``) otherwise. ``port_zero``: port 0 too (a listener's "any")."""
     given, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"{what} {value!r} has no port in 1-65535; {_FIX}")
+    low = 0 if port_zero else 1
+    if not sep or not port.isdigit() or not low <= int(port) <= 65535:
+        raise ConfigError(f"{what} {value!r} has no port in {low}-65535; {fix}")
     host = given
     if given.startswith("[") and given.endswith("]"):
         kind, host = "ipv6", given[1:-1]
@@ -76,7 +83,7 @@ def parse_address(value: str, what: str = "usage collector") -> Address:
     else:
         kind, ok = "name", _HOSTNAME.fullmatch(given) is not None
     if not ok:
-        raise ConfigError(f"{what} host {given!r} is not valid; {_FIX}")
+        raise ConfigError(f"{what} host {given!r} is not valid; {fix}")
     return Address(host, int(port), kind)
 
 

@@ -11,6 +11,9 @@ A lock is stale when its owner ran on this host and that process is gone (or its
 to another process), or when it is older than ``stale_hours`` (an owner on another host cannot
 be checked). A stale lock is renamed away (only one breaker wins), then deleted. A second
 installer waits, says once who holds the lock, and gives up after ``timeout`` seconds.
+
+:func:`flocked` is the other lock, the one ``flock`` of the project: for the builder's caches on
+a local disk (the download cache, the wheelhouse), where ``flock`` is reliable and cheap.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +39,25 @@ log = logging.getLogger(__name__)
 
 OWNER_NAME = "owner"
 DEFAULT_STALE_HOURS = 3.0
+
+
+@contextlib.contextmanager
+def flocked(lock_path: Path, what: str = "") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if missing) while the block runs;
+    when another process holds it, say once that this one waits for ``what`` (when given)."""
+    import fcntl
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if what:
+                log.info("waiting for another process to finish with %s", what)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 @dataclass(frozen=True)

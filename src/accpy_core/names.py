@@ -80,3 +80,41 @@ def read_json_object(
     if not isinstance(data, dict):
         raise error(f"{path} is not a JSON object; {hint}")
     return data
+
+
+#: the artifacts of one build in dist/, all named after its stem (:func:`tarball_stem`)
+INSTALLER_SUFFIX = "-installer.sh"
+SBOM_SUFFIX = ".cdx.json"
+CHECKSUM_SUFFIX = ".sha256"
+ARCHIVE_FORMATS = ("tar.gz", "tar.zst")
+
+
+def tarball_name(stem: str, fmt: str = "tar.gz") -> str:
+    """``<stem>.tar.gz`` (or ``.tar.zst``): a build's archive."""
+    if fmt not in ARCHIVE_FORMATS:
+        raise ValueError(f"archive format {fmt!r} is not one of {ARCHIVE_FORMATS}")
+    return f"{stem}.{fmt}"
+
+
+def installer_name(stem: str) -> str:
+    """``<stem>-installer.sh``: a base's self-extracting installer."""
+    return stem + INSTALLER_SUFFIX
+
+
+def sbom_file_name(stem: str) -> str:
+    """``<stem>.cdx.json``: a build's SBOM beside its archives (in the tree: SBOM_NAME)."""
+    return stem + SBOM_SUFFIX
+
+
+def checksum_name(name: str) -> str:
+    """``<name>.sha256``: the sha256sum line of the file ``name``."""
+    return name + CHECKSUM_SUFFIX
+
+
+def stem_of(name: str) -> str:
+    """The stem of an artifact's file name (``acc-py-base-2023.06-...-installer.sh`` ->
+    ``acc-py-base-2023.06-...``); ValueError for a name that is none of a build's."""
+    for suffix in (INSTALLER_SUFFIX, SBOM_SUFFIX, *("." + f for f in ARCHIVE_FORMATS)):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    raise ValueError(f"{name!r} is not the name of a build's artifact")

@@ -82,6 +82,18 @@ def parse_platform(tag: str, error: type[AccPyError] = ConfigError) -> Platform:
     )
 
 
+def manylinux_x86_64(tag: str) -> Platform | None:
+    """``tag`` parsed, when it is a manylinux tag for x86_64 (what a base is built for: the one
+    check of it); None for anything else, a malformed tag included."""
+    try:
+        plat = parse_platform(tag)
+    except ConfigError:
+        return None
+    if plat.family != "manylinux" or plat.arch != "x86_64" or plat.libc is None:
+        return None
+    return plat
+
+
 def host_glibc() -> tuple[int, int] | None:
     """This host's glibc (major, minor), or None on a host without glibc."""
     try:

@@ -8,12 +8,14 @@ tests run their interpreters.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from .errors import CommandError
 
@@ -58,27 +60,60 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     what: str | None = None,
+    log_to: Path | None = None,
 ) -> str:
-    """Run ``cmd``; return its stdout. On failure raise CommandError with the output's tail."""
+    """Run ``cmd``; return its stdout. On failure raise CommandError with the output's tail.
+
+    ``log_to``: stdout and stderr go to that file instead (a long build's log), "" is returned
+    and the error names the file."""
+    return complete(cmd, env=env, cwd=cwd, what=what, log_to=log_to).stdout or ""
+
+
+def complete(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    what: str | None = None,
+    check: bool = True,
+    capture: bool = True,
+    log_to: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run`, for a caller that wants the process: ``check=False`` returns a failed one
+    instead of raising; ``capture=False`` lets the output through to this process's own."""
     argv = [os.fspath(c) for c in cmd]
     log.debug("+ %s", quote_command(argv))
+    out: int | IO[str] | None = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.run(
-            argv,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with contextlib.ExitStack() as stack:
+            if log_to is not None:
+                out = stack.enter_context(log_to.open("w", encoding="utf-8"))
+            proc = subprocess.run(
+                argv,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT if log_to is not None else out,
+                text=True,
+                check=False,
+            )
     except OSError as exc:
         raise CommandError(f"{what or argv[0]}: cannot run {argv[0]}: {exc.strerror}") from exc
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
-        tail = "\n".join(output.splitlines()[-_TAIL_LINES:])
+    if check and proc.returncode != 0:
         label = what or quote_command(argv)
+        if log_to is not None:
+            output = log_to.read_text(encoding="utf-8", errors="replace")
+            label += f" (whole output: {log_to})"
+        else:
+            output = (proc.stdout or "") + (proc.stderr or "")
+        tail = "\n".join(output.strip().splitlines()[-_TAIL_LINES:])
         raise CommandError(f"{label} failed with exit code {proc.returncode}:\n{tail}")
-    return proc.stdout
+    return proc
+
+
+def succeeds(cmd: Sequence[str | os.PathLike[str]]) -> bool:
+    """Whether ``cmd`` exits 0 (its output discarded): a probe, or a best-effort clean-up."""
+    return complete(cmd, check=False).returncode == 0
 
 
 def processes_using(tree: Path, proc_root: Path = Path("/proc")) -> list[tuple[int, str]]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from accpy_builder.sbom import OsPackage, add_os_packages, base_bom, dumps
 from accpy_core.errors import MetadataError
 from accpy_core.fs import atomic_write
 from accpy_core.images import IMAGE_ROOT, INSTALLED
-from accpy_core.names import METADATA_NAME
+from accpy_core.names import METADATA_NAME, sbom_file_name
+from accpy_sbom import OsPackage, add_os_packages, base_bom, dumps
 
 from . import engine
 from .containerfile import SBOM_PATH, render
@@ -118,7 +118,7 @@ def build_variant(plan: ImagePlan, v: VariantPlan, *, archive: bool) -> Built:
     )
     with engine.container(unsealed) as ctr:
         text = image_sbom(plan, v, ctr)
-        sbom_file = ctx / f"{v.name}.cdx.json"
+        sbom_file = ctx / sbom_file_name(v.name)
         sbom_file.write_text(text, encoding="utf-8")
         os.utime(sbom_file, (epoch, epoch))
         engine.buildah("copy", "--chown", "0:0", "--chmod", "0644", ctr, str(sbom_file), SBOM_PATH)

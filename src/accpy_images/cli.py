@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from accpy_core.cli import command_parser, dispatch, setup_logging
+from accpy_core.images import VARIANT_NAMES
 
 from .commands import build, containerfile, push, run
 
@@ -17,8 +18,8 @@ COMMANDS = {"build": build, "push": push, "containerfile": containerfile, "run":
 
 def build_parser() -> argparse.ArgumentParser:
     description = (
-        "Build, push and run the Acc-Py container images: six layered variants per base "
-        "(base, ci, app_exec, gui, gui_ci, gui_app_exec), from the base's own tarball."
+        "Build, push and run the Acc-Py container images: the layered variants of a base "
+        f"({', '.join(VARIANT_NAMES)}), from the base's own tarball."
     )
     return command_parser("acc-py-images", description, COMMANDS)
 

@@ -1,14 +1,16 @@
 """The Containerfile of each variant: generated, and written to be read.
 
 Each variant is one ``buildah build`` on the image of the variant below it, so each adds one
-layer: the base layer (the base's tree and the venv) is shared by all six. OS packages come
+layer: the base layer (the base's tree and the venv) is shared by all of them. OS packages come
 from the family's package manager, through a build cache that no layer keeps.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
+from accpy_core import images
 from accpy_core.images import IMAGE_ROOT, IMAGE_VENV, INSTALLED
 from accpy_core.names import SITE_CA_FILE
 
@@ -21,16 +23,6 @@ RUN_HEADLESS = "/usr/local/bin/run_headless"
 APP_USER = "appuser"
 APP_UID = 1000
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: the variants that add OS packages to their parent: the features of packages.yaml they
-#: install, and why (base and the app_exec variants have steps of their own)
-PACKAGE_LAYERS = {
-    "ci": (("ci",), "what CI jobs call: git, compilers for native sdists, patchelf for auditwheel"),
-    "gui": (
-        ("gui",),
-        "the run-time libraries of Qt (PyQt6 wheels): X11, xcb, GL/EGL, fonts, D-Bus",
-    ),
-    "gui_ci": (("ci", "gui_ci"), "ci's tools, a virtual display and screenshots: run_headless"),
-}
 
 
 def _install(plan: ImagePlan, packages: tuple[str, ...], unless: tuple[str, ...] = ()) -> str:
@@ -69,20 +61,7 @@ def _base_steps(plan: ImagePlan) -> list[str]:
     sh = b.installer.name
     sha = b.checksum.read_text(encoding="ascii").split()[0]
     tree = f"{BASE_DIR}/{b.version}"
-    update = plan.family.ca_update.split()[0]
-    lines = [
-        "",
-        "# what the base's installer needs and the OS trust store, where the OS image lacks them",
-        _install(plan, plan.family.features["base"], unless=("gzip", "sha256sum", "tar", update)),
-    ]
-    if plan.java:
-        lines += [
-            "",
-            f"# {plan.java.name}, for Java applications reached from Python (JPype, PyJAPC)",
-            _install(plan, plan.java.packages),
-            f"ENV JAVA_HOME={plan.java.home}",
-        ]
-    lines += [
+    return [
         "",
         "# the base, by its own installer: the file's sha256, then the payload's, then every file",
         f"RUN --mount=type=bind,source={sh},target=/tmp/acc-py-installer.sh \\",
@@ -104,7 +83,17 @@ def _base_steps(plan: ImagePlan) -> list[str]:
         "COPY profile.sh /etc/profile.d/acc-py.sh",
         'CMD ["python"]',
     ]
-    return lines
+
+
+def _java_steps(plan: ImagePlan) -> list[str]:
+    if not plan.java:
+        return []
+    return [
+        "",
+        f"# {plan.java.name}, for Java applications reached from Python (JPype, PyJAPC)",
+        _install(plan, plan.java.packages),
+        f"ENV JAVA_HOME={plan.java.home}",
+    ]
 
 
 def _site_ca_steps(plan: ImagePlan, tree: str) -> list[str]:
@@ -128,9 +117,6 @@ def _site_ca_steps(plan: ImagePlan, tree: str) -> list[str]:
 
 def _app_exec_steps(plan: ImagePlan) -> list[str]:
     return [
-        "",
-        f"# an unprivileged {APP_USER}, who owns /app and the venv (RUN pip install works as him)",
-        _install(plan, plan.family.features["app_exec"], unless=("useradd",)),
         f"RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER} \\",
         f" && mkdir /app && chown -R {APP_USER}:{APP_USER} /app {IMAGE_VENV}",
         "COPY --chmod=755 entrypoint.py " + ENTRYPOINT,
@@ -141,17 +127,29 @@ def _app_exec_steps(plan: ImagePlan) -> list[str]:
     ]
 
 
+def _run_headless_steps(plan: ImagePlan) -> list[str]:
+    return [f"COPY --chmod=755 run_headless {RUN_HEADLESS}"]
+
+
+#: the Containerfile steps a variant of :data:`accpy_core.images.VARIANTS` names
+STEPS: dict[str, Callable[[ImagePlan], list[str]]] = {
+    "java": _java_steps,
+    "base": _base_steps,
+    "app_exec": _app_exec_steps,
+    "run_headless": _run_headless_steps,
+}
+
+
 def render(plan: ImagePlan, v: VariantPlan) -> str:
-    """The Containerfile of variant ``v`` of ``plan``."""
+    """The Containerfile of variant ``v`` of ``plan``: its row of ``images.VARIANTS`` (an
+    unknown variant is a UsageError), its OS packages, then its own steps."""
+    row = images.variant(v.variant)
+    fam = plan.family
     lines = _header(plan, v)
-    if v.variant == "base":
-        lines += _base_steps(plan)
-    elif v.variant in PACKAGE_LAYERS:
-        features, what = PACKAGE_LAYERS[v.variant]
-        packages = tuple(p for f in features for p in plan.family.features[f])
-        lines += ["", f"# {what}", _install(plan, packages)]
-        if v.variant == "gui_ci":
-            lines.append(f"COPY --chmod=755 run_headless {RUN_HEADLESS}")
-    else:
-        lines += _app_exec_steps(plan)
+    if row.features:
+        packages = tuple(dict.fromkeys(p for f in row.features for p in fam.features[f]))
+        unless = tuple(u.format(ca_update=fam.ca_update.split()[0]) for u in row.unless)
+        lines += ["", f"# {row.purpose}", _install(plan, packages, unless=unless)]
+    for step in row.steps:
+        lines += STEPS[step](plan)
     return "\n".join(lines) + "\n"

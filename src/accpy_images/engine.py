@@ -29,8 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from accpy_core.errors import CommandError, SourceError
-from accpy_core.proc import quote_command, run
+from accpy_core.errors import SourceError
+from accpy_core.proc import complete, quote_command, run, succeeds
 
 log = logging.getLogger(__name__)
 ISOLATION = os.environ.get("BUILDAH_ISOLATION", "chroot")
@@ -101,15 +101,7 @@ def build(
         *(("--from", from_ref) if from_ref else ()),
         str(context),
     ]  # fmt: skip
-    log.debug("+ %s", quote_command(argv))
-    with log_to.open("w", encoding="utf-8") as out:
-        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join(log_to.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
-        raise CommandError(
-            f"buildah build -f {containerfile.name} failed with exit code {proc.returncode} "
-            f"(whole output: {log_to}):\n{tail}"
-        )
+    run(argv, what=f"buildah build -f {containerfile.name}", log_to=log_to)
 
 
 @contextlib.contextmanager
@@ -119,7 +111,7 @@ def container(image: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run(_buildah("rm", name), capture_output=True, check=False)
+        succeeds(_buildah("rm", name))
 
 
 def run_in(
@@ -141,14 +133,8 @@ def run_in(
     for e in env:
         cmd += ["--env", e]
     cmd += [ctr, "--", *argv]
-    log.debug("+ %s", quote_command(cmd))
-    proc = subprocess.run(cmd, capture_output=capture, text=True, check=False)
-    if check and proc.returncode != 0:
-        out = ((proc.stdout or "") + (proc.stderr or "")).strip()
-        raise CommandError(
-            f"{quote_command(argv)} failed in {ctr} ({proc.returncode}):\n{out[-2000:]}"
-        )
-    return proc
+    what = f"{quote_command(argv)} in {ctr}"
+    return complete(cmd, what=what, check=check, capture=capture)
 
 
 def inspect(image: str) -> dict[str, Any]:
@@ -159,10 +145,7 @@ def inspect(image: str) -> dict[str, Any]:
 
 
 def exists(image: str) -> bool:
-    proc = subprocess.run(
-        _buildah("inspect", "--type", "image", image), capture_output=True, check=False
-    )
-    return proc.returncode == 0
+    return succeeds(_buildah("inspect", "--type", "image", image))
 
 
 def size(image: str) -> int:
@@ -181,7 +164,7 @@ def import_tarball(tarball: Path, image: str) -> None:
         buildah("add", "--quiet", ctr, str(tarball), "/")
         buildah("commit", "--quiet", ctr, image)
     finally:
-        subprocess.run(_buildah("rm", ctr), capture_output=True, check=False)
+        succeeds(_buildah("rm", ctr))
 
 
 def local(image: str) -> str:

@@ -9,8 +9,7 @@ from typing import Any
 import yaml
 
 from accpy_core.errors import ConfigError, UsageError
-
-FEATURES = ("base", "ci", "app_exec", "gui", "gui_ci")
+from accpy_core.images import FEATURES
 
 
 @dataclass(frozen=True)

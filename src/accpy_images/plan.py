@@ -6,12 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from accpy_builder.sbom import root_properties
 from accpy_core import images
-from accpy_core.errors import SourceError, UsageError
-from accpy_core.names import TARBALL_PREFIX
+from accpy_core.dist import find_built_base
+from accpy_core.errors import UsageError
 from accpy_core.versions import PRO
 from accpy_manifest import Manifest, OsImage, get_base
+from accpy_sbom import root_properties
 
 from .oslists import Family, Java, load_families
 
@@ -66,20 +66,14 @@ class ImagePlan:
 
 
 def find_base(dist_dir: Path, version: str) -> BaseArtifacts | None:
-    """The base ``version`` built into ``dist_dir``, or None when there is none."""
-    found = sorted(dist_dir.glob(f"{TARBALL_PREFIX}-{version}-*-installer.sh"))
-    if not found:
+    """The base ``version`` built into ``dist_dir`` (:func:`accpy_core.dist.find_built_base`),
+    or None when there is none."""
+    built = find_built_base(dist_dir, version)
+    if built is None:
         return None
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise UsageError(f"{dist_dir} holds several {version} bases ({names}); remove all but one")
-    installer = found[0]
-    stem = installer.name.removesuffix("-installer.sh")
-    checksum = installer.with_name(installer.name + ".sha256")
-    sbom = installer.with_name(stem + ".cdx.json")
-    for p in (checksum, sbom):
-        if not p.is_file():
-            raise SourceError(f"{p} is missing beside {installer.name}; rebuild with make base")
+    installer, sbom = built.installer, built.sbom
+    checksum = built.checksum(installer)
+    built.require(installer, checksum, sbom)
     props = root_properties(sbom.read_text(encoding="utf-8"), str(sbom))
     return BaseArtifacts(
         installer=installer,

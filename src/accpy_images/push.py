@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
+from accpy_core.collector import LOOPBACK_HOSTS
 from accpy_core.errors import UsageError
 
 from . import engine
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def is_loopback(registry: str) -> bool:
     host = urlsplit("//" + registry).hostname or ""
-    return host in ("localhost", "127.0.0.1", "::1")
+    return host in LOOPBACK_HOSTS
 
 
 def push(plan: ImagePlan, registry: str, *, tls_verify: bool | None = None) -> dict[str, str]:

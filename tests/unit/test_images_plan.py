@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT
 
-from accpy_builder import sbom
-from accpy_core.errors import ConfigError, ManifestError, UsageError
+import accpy_sbom as sbom
+from accpy_core import images
+from accpy_core.errors import ConfigError, ManifestError, SourceError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags
-from accpy_images.containerfile import render
+from accpy_images.containerfile import STEPS, render
 from accpy_images.oslists import load_families
-from accpy_images.plan import BaseArtifacts, closure, find_base, make_plan
+from accpy_images.plan import BaseArtifacts, VariantPlan, closure, find_base, make_plan
 from accpy_manifest import load_manifest
 
 
@@ -116,10 +117,31 @@ def test_containerfiles_read_as_recipes(tmp_path: Path) -> None:
     assert all(len(line) <= 100 for line in render(el, el.variant("gui")).splitlines())
 
 
+def test_the_variant_table_is_the_one_place_of_a_variant() -> None:
+    """Each row's parent comes before it, its steps exist, and each family lists its features:
+    adding a variant is a row of images.VARIANTS and its packages in packages.yaml."""
+    seen: set[str] = set()
+    for v in images.VARIANTS:
+        assert v.parent is None or v.parent in seen, v
+        assert set(v.steps) <= set(STEPS), v
+        seen.add(v.name)
+    for fam in load_families().values():
+        assert set(fam.features) == set(images.FEATURES)
+
+
+def test_an_unknown_variant_is_an_error_not_a_default(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path)
+    ghost = VariantPlan(variant="gui-ci", parent="gui", repository="r/x", tags=("a", "a.1"))
+    with pytest.raises(UsageError, match="unknown image variant 'gui-ci'"):
+        render(plan, ghost)
+
+
 def test_find_base_needs_the_sbom_beside_the_installer(tmp_path: Path) -> None:
     assert find_base(tmp_path, "2023.06") is None
     a = artifacts(tmp_path)
-    with pytest.raises(Exception, match=r"\.cdx\.json is missing"):
+    assert find_base(tmp_path, "2023.06") is None  # found by its tarball, which is not there
+    (tmp_path / "acc-py-base-2023.06-manylinux_2_28_x86_64.tar.gz").write_bytes(b"")
+    with pytest.raises(SourceError, match=r"\.cdx\.json is missing"):
         find_base(tmp_path, "2023.06")
     metadata = {
         "release": "2023.06.2", "version": "2023.06", "patch": 2, "python": "3.11.7",

@@ -144,7 +144,7 @@ def test_render_header_length_settles_across_digit_boundaries(digits: int) -> No
 
 
 def test_render_header_refuses_bad_templates() -> None:
-    with pytest.raises(CheckError, match="unknown tokens: NOPE"):
+    with pytest.raises(CheckError, match="unknown template token @NOPE@"):
         render_header("@NOPE@ @HEADER_BYTES@\n", _values())
     with pytest.raises(CheckError, match="lacks @HEADER_BYTES@"):
         render_header("echo\n", _values())

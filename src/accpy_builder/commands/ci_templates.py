@@ -11,7 +11,8 @@ from accpy_core.fs import atomic_write
 from accpy_manifest import load_manifest
 
 from .. import ci_templates, pins, trust
-from .base import add_site_ca_option, default_cache_dir, overridden_site
+from ..plan import BuildOptions, default_cache_dir, overridden_site
+from .base import add_site_ca_option
 
 HELP = "generate the GitLab CI templates (ci-templates/) from versions.yaml"
 
@@ -51,7 +52,9 @@ def execute(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{args.templates} is up to date with {args.manifest}\n")
         return 0
     if args.lock_tools:
-        cafile = trust.ca_bundle(overridden_site(args, manifest.site).ca_pem, default_cache_dir())
+        cafile = trust.ca_bundle(
+            overridden_site(manifest.site, BuildOptions.from_args(args)).ca_pem, default_cache_dir()
+        )
         lock = ci_templates.lock_tools(
             manifest, args.templates, index_url=args.index_url, cafile=cafile
         )

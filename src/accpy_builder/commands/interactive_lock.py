@@ -9,8 +9,8 @@ from accpy_manifest import get_base, load_manifest
 
 from .. import trust
 from ..interactive.lock import check_lock, lock_path, resolve
-from .base import add_site_ca_option, default_cache_dir, index_url, overridden_site
-from .interactive import release_of
+from ..plan import BuildOptions, default_cache_dir, index_url, overridden_site, release_of
+from .base import add_site_ca_option
 
 HELP = "resolve an interactive release against the site index into interactive/<release>.lock"
 
@@ -31,7 +31,9 @@ def execute(args: argparse.Namespace) -> int:
     index = index_url(args.index_url) if args.index_url else manifest.site.index_url
     cache = (args.cache_dir or default_cache_dir()) / "uv"
     path = args.output or lock_path(manifest, spec.release)
-    cafile = trust.ca_bundle(overridden_site(args, manifest.site).ca_pem, cache)
+    cafile = trust.ca_bundle(
+        overridden_site(manifest.site, BuildOptions.from_args(args)).ca_pem, cache
+    )
     lock = resolve(spec, base, index, cache, path, cafile=cafile)
     check_lock(lock, spec, base)
     print(f"{path}: {len(lock.packages)} packages for {spec.release} on base {base.version}")

@@ -1,8 +1,9 @@
 """The pipeline of an interactive release: its lock, on its base, to a tarball in ``dist/``.
 
-check the lock -> the base (its tarball, unpacked where the release will find it) -> wheelhouse
--> install (uv, ``--require-hashes``, offline) -> scripts -> inject -> bytecode -> checks ->
-metadata, CHANGELOG.md and record -> pack. The stages the bases have are theirs
+Its lock checked (:mod:`..plan`), it runs the stages of :data:`..stages.RELEASE_STAGES`: the
+base (its tarball, unpacked where the release will find it), wheels, install (uv,
+``--require-hashes``, offline; the scripts), inject, bytecode, checks, metadata (CHANGELOG.md
+too) and pack. The stages the bases have are theirs
 (:mod:`..packages`, :mod:`..bytecode`, :mod:`..checks`, :mod:`..pack`); this module orders them
 for a tree that holds packages only.
 
@@ -31,17 +32,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accpy_sbom as sbom
 from accpy_core import record
 from accpy_core.archive import safe_extract
 from accpy_core.errors import CheckError, CommandError, MetadataError, PackagesError
 from accpy_core.layout import BASE_AREA, INTERACTIVE_KIND, METADATA_NAME, read_metadata
-from accpy_core.names import SBOM_NAME, tarball_stem
+from accpy_core.names import SBOM_NAME, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
-from .. import __version__, bytecode, checks, inject, pack, packages, relocate, sbom
-from ..build import stage
+from .. import __version__, bytecode, checks, inject, pack, packages, relocate
 from ..pack import PackResult
+from ..plan import ReleasePlan
+from ..stages import RELEASE_STAGES as STAGES
+from ..stages import stage
 from . import diff
 from .lock import Lock
 
@@ -64,23 +68,6 @@ export ACC_PY_INTERACTIVE ACC_PY_INTERACTIVE_BASE ACC_PY_INTERACTIVE_VERSION
 exec "${{t%/*}}/{area}/{base}/bin/python{minor}" {flags}"$0" "$@"
 ' '''
 """
-
-
-@dataclass(frozen=True)
-class ReleasePlan:
-    """Everything one ``make interactive`` run needs, resolved and validated."""
-
-    spec: InteractiveSpec
-    base: BaseSpec
-    lock: Lock
-    manifest: Manifest
-    base_tarball: Path  # the base's .tar.gz, which the release is built and checked on
-    index_url: str  # where missing wheels are downloaded from
-    cache_dir: Path
-    work_dir: Path
-    dist_dir: Path
-    source_date_epoch: int
-    cafile: Path | None = None  # what https downloads trust (the site's CA, ..trust)
 
 
 @dataclass(frozen=True)
@@ -242,34 +229,34 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         shutil.rmtree(work)
     root = work / "root"
     tree = root / spec.release
-    with stage(1, "base"):
+    with stage(STAGES, "base"):
         base_tree, base_meta = unpack_base(plan.base_tarball, root, base)
         platform = str(base_meta["platform"])
         python = base_tree / "bin" / f"python{minor}"
         tree.mkdir(parents=True)
-    with stage(2, "wheels"):
+    with stage(STAGES, "wheels"):
         wheelhouse = packages.fill_wheelhouse(
             pins(plan.lock), python_version=minor, platform=platform,
             cache_dir=plan.cache_dir, index_url=plan.index_url,
             repin=relock(plan.lock), cafile=plan.cafile,
         )  # fmt: skip
-    with stage(3, "install"):
+    with stage(STAGES, "install"):
         install(python, tree, plan.lock, wheelhouse, plan.cache_dir / "uv")
         scripts = fix_scripts(tree, spec, base)
         log.info("      %d packages, %d scripts", len(plan.lock.packages), len(scripts))
-    with stage(4, "inject"):
+    with stage(STAGES, "inject"):
         values = template_values(spec, base, platform)
         inject.inject(tree, values, minor, payload=inject.INTERACTIVE_PAYLOAD)
         shutil.copyfile(plan.lock.path, tree / LOCK_NAME)
         (tree / CHANGELOG_NAME).write_text(changelog(plan.manifest, spec), encoding="utf-8")
-    with stage(5, "bytecode"):
+    with stage(STAGES, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
-    with stage(6, "checks"):
+    with stage(STAGES, "checks"):
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, [str(plan.work_dir.resolve()), str(work)])
         checks.check_elves(tree, platform)
         smoke(python, tree, spec, base)
-    with stage(7, "metadata"):
+    with stage(STAGES, "metadata"):
         meta = write_metadata(
             tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor)
         )
@@ -277,7 +264,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         sbom_text = sbom.dumps(bom)
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
-    with stage(8, "pack"):
+    with stage(STAGES, "pack"):
         stem = tarball_stem(spec.release, platform, INTERACTIVE_KIND)
         artifacts = pack.pack(
             tree,
@@ -286,7 +273,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
             stem=stem,
             source_date_epoch=plan.source_date_epoch,
         )
-        (plan.dist_dir / f"{stem}.cdx.json").write_text(sbom_text, encoding="utf-8")
+        (plan.dist_dir / sbom_file_name(stem)).write_text(sbom_text, encoding="utf-8")
     log.info("built %s and .tar.zst", artifacts.tar_gz.name)
     return ReleaseResult(tree, root, platform, artifacts)
 
@@ -350,16 +337,3 @@ def _present(site: Path, name: str) -> bool:
         or (site / f"{name}.py").is_file()
         or any(site.glob(f"{name}.*.so"))
     )
-
-
-def find_base_tarball(dist_dir: Path, base: BaseSpec, platform: str | None) -> Path | None:
-    """The base's tarball in ``dist_dir`` (of ``platform`` when given), or None."""
-    pattern = tarball_stem(base.version, platform or "*") + ".tar.gz"
-    found = sorted(dist_dir.glob(pattern))
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise MetadataError(
-            f"{dist_dir} holds several tarballs of base {base.version} ({names}); say which "
-            "with PLATFORM="
-        )
-    return found[0] if found else None

@@ -2,11 +2,13 @@
 
 The table (URL and sha256 of every PBS release asset) has gaps (3.7.9's full archive has no
 sha256 there), so the manifest's pins win; this only tells the release engineer when the two
-disagree, which is worth a look before a release.
+disagree, which is worth a look before a release. The table's public API gives the asset of a
+CPython version (the newest build of it); a pin of an older build of that version is "unknown".
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -23,24 +25,32 @@ class TableCheck:
     table_sha256: str | None
 
 
-@cache
-def _table() -> dict[tuple[str, str], str | None]:
-    """(tag, asset file name) -> sha256 (or None where the table has none)."""
-    from pbs_installer._versions import get_python_versions  # the package's own table
+_VERSION = re.compile(r"^cpython-(\d+\.\d+\.\d+)[+-]")
 
-    out: dict[tuple[str, str], str | None] = {}
-    for files in get_python_versions().values():
-        for url, sha256 in files.values():
-            *_, tag, name = unquote(url).split("/")
-            out[(tag, name)] = sha256
-    return out
+
+@cache
+def _table_file(version: str, install_only: bool) -> tuple[str, str, str | None] | None:
+    """(tag, asset file name, sha256 or None) of the asset pbs-installer's table gives for
+    CPython ``version`` on x86_64 Linux, through its public ``get_download_link``; None when it
+    has none."""
+    from pbs_installer import get_download_link
+
+    try:
+        _, (url, sha256) = get_download_link(
+            version, arch="x86_64", platform="linux", build_dir=not install_only
+        )
+    except ValueError:
+        return None
+    *_, tag, name = unquote(url).split("/")
+    return tag, name, sha256
 
 
 def check_asset(asset: PbsAsset) -> TableCheck:
-    key = (asset.tag, asset.asset)
-    if key not in _table():
+    m = _VERSION.match(asset.asset)
+    found = m and _table_file(m.group(1), "install_only" in asset.asset)
+    if not found or found[:2] != (asset.tag, asset.asset):
         return TableCheck("unknown", None)
-    known = _table()[key]
+    known = found[2]
     if known is None:
         return TableCheck("no-sha256", None)
     return TableCheck("agrees" if known == asset.sha256 else "differs", known)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from accpy_core.errors import SourceError
+from accpy_core.dist import missing_base
 from accpy_core.images import VARIANT_NAMES
 from accpy_manifest import load_manifest
 
@@ -40,11 +40,7 @@ def add_selection(p: argparse.ArgumentParser) -> None:
 def selected(args: argparse.Namespace) -> ImagePlan:
     base = find_base(args.dist_dir, args.version)
     if base is None:
-        raise SourceError(
-            f"no {args.version} base in {args.dist_dir}/ "
-            f"(acc-py-base-{args.version}-*-installer.sh); "
-            f"build it first: make base VERSION={args.version}"
-        )
+        raise missing_base(args.dist_dir, args.version)
     return make_plan(
         load_manifest(args.manifest),
         base,

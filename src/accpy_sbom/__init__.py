@@ -5,6 +5,9 @@ each came from and its sha256; it goes into the tarball (``ACC-PY.cdx.json``) an
 ``dist/``. An image's SBOM is the base's plus the OS packages of the image. The output depends
 only on the inputs: the serial number is derived from them (uuid5), the timestamp is
 SOURCE_DATE_EPOCH, every bom-ref is the component's purl.
+
+A package of its own (cyclonedx-python-lib its one dependency): the builder writes SBOMs, the
+image builder (accpy_images) writes and reads them, and neither imports the other.
 """
 
 from __future__ import annotations
