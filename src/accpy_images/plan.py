@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from accpy_builder.sbom import root_properties
+from acc_py_install.tarball import peek
+
 from accpy_core import images
 from accpy_core.errors import SourceError, UsageError
 from accpy_core.names import TARBALL_PREFIX
@@ -23,6 +24,7 @@ class BaseArtifacts:
     installer: Path  # acc-py-base-<version>-<platform>-installer.sh
     checksum: Path  # its .sha256
     sbom: Path  # acc-py-base-<version>-<platform>.cdx.json
+    # what the base's ACC-PY.json says (read from its .tar.gz beside the installer)
     version: str
     patch: int
     status: str
@@ -66,7 +68,8 @@ class ImagePlan:
 
 
 def find_base(dist_dir: Path, version: str) -> BaseArtifacts | None:
-    """The base ``version`` built into ``dist_dir``, or None when there is none."""
+    """The base ``version`` built into ``dist_dir``, or None when there is none; what it is
+    comes from the ``ACC-PY.json`` of its tarball, read through :mod:`accpy_core.metadata`."""
     found = sorted(dist_dir.glob(f"{TARBALL_PREFIX}-{version}-*-installer.sh"))
     if not found:
         return None
@@ -77,20 +80,26 @@ def find_base(dist_dir: Path, version: str) -> BaseArtifacts | None:
     stem = installer.name.removesuffix("-installer.sh")
     checksum = installer.with_name(installer.name + ".sha256")
     sbom = installer.with_name(stem + ".cdx.json")
-    for p in (checksum, sbom):
+    tarball = installer.with_name(stem + ".tar.gz")
+    for p in (checksum, sbom, tarball):
         if not p.is_file():
             raise SourceError(f"{p} is missing beside {installer.name}; rebuild with make base")
-    props = root_properties(sbom.read_text(encoding="utf-8"), str(sbom))
+    meta = peek(tarball, version).metadata
+    if not meta.is_base or meta.version != version:
+        raise SourceError(
+            f"{tarball} holds the {meta.kind} {meta.version}, not base {version}; rebuild "
+            "with make base"
+        )
     return BaseArtifacts(
         installer=installer,
         checksum=checksum,
         sbom=sbom,
-        version=props["version"],
-        patch=int(props["patch"]),
-        status=props["status"],
-        python=props["python"],
-        platform=props["platform"],
-        source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or props["source_date_epoch"]),
+        version=meta.version,
+        patch=meta.patch,
+        status=meta.status,
+        python=meta.python,
+        platform=meta.platform,
+        source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or meta.source_date_epoch or 0),
     )
 
 

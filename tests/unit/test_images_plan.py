@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+from conftest import PROJECT, base_tarball
 
 from accpy_builder import sbom
 from accpy_core.errors import ConfigError, ManifestError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags
+from accpy_core.metadata import new_metadata
 from accpy_images.containerfile import render
 from accpy_images.oslists import load_families
 from accpy_images.plan import BaseArtifacts, closure, find_base, make_plan
@@ -116,21 +117,27 @@ def test_containerfiles_read_as_recipes(tmp_path: Path) -> None:
     assert all(len(line) <= 100 for line in render(el, el.variant("gui")).splitlines())
 
 
-def test_find_base_needs_the_sbom_beside_the_installer(tmp_path: Path) -> None:
+def test_find_base_reads_the_acc_py_json_of_the_tarball(tmp_path: Path) -> None:
+    """What the images say of their base comes from the ACC-PY.json of its tarball, through
+    the one reader; the SBOM must be there too (it is copied into each image)."""
     assert find_base(tmp_path, "2023.06") is None
     a = artifacts(tmp_path)
     with pytest.raises(Exception, match=r"\.cdx\.json is missing"):
         find_base(tmp_path, "2023.06")
-    metadata = {
-        "release": "2023.06.2", "version": "2023.06", "patch": 2, "python": "3.11.7",
-        "platform": "manylinux_2_28_x86_64", "status": "pro", "source_date_epoch": 1685577600,
-        "packages": [{"name": "numpy", "version": "1.24.3", "wheel": "n.whl", "sha256": "cd" * 32}],
-    }  # fmt: skip
+    metadata = new_metadata(
+        "base", release="2023.06.2", version="2023.06", patch=2, python="3.11.7",
+        platform="manylinux_2_28_x86_64", status="pro", source_date_epoch=1685577600,
+        packages=[{"name": "numpy", "version": "1.24.3", "wheel": "n.whl", "sha256": "cd" * 32}],
+    )  # fmt: skip
     stem = a.installer.name.removesuffix("-installer.sh")
     text = sbom.dumps(sbom.base_bom(metadata))
     (tmp_path / f"{stem}.cdx.json").write_text(text)
+    with pytest.raises(Exception, match=r"\.tar\.gz is missing"):
+        find_base(tmp_path, "2023.06")
+    base_tarball(tmp_path / f"{stem}.tar.gz", "2023.06", metadata.dumps().encode())
     found = find_base(tmp_path, "2023.06")
     assert found is not None and (found.patch, found.status) == (2, "pro")
+    assert (found.python, found.source_date_epoch) == ("3.11.7", 1685577600)
     assert sbom.dumps(sbom.base_bom(metadata)) == text  # the same inputs, the same SBOM
 
 
