@@ -259,21 +259,19 @@ def _dump(value: Any) -> Any:
     return value
 
 
-_EMPTY = {"string": "", "strings": [], "object": {}}
-_SCALARS = {"string": str, "integer": int}
+_SCALARS = ("string", "integer")
+_ARTICLE = {"string": "a string", "integer": "an integer"}
 
 
 def _empty(type_: str) -> Any:
+    """The value of a missing optional field of ``type_``."""
     if type_.endswith("?"):
         return None
-    if type_.endswith("[]"):
+    if type_.endswith("[]") or type_ == "strings":
         return []
     if type_ in RECORDS:
         return _record(type_, {}, "")
-    if type_ == "integer":
-        return 0
-    empty = _EMPTY[type_]
-    return type(empty)()
+    return {"string": "", "integer": 0, "object": {}}[type_]
 
 
 def _is(value: Any, scalar: str) -> bool:
@@ -289,11 +287,11 @@ def _value(field: Field, value: Any, where: str) -> Any:
     if type_.endswith("?"):
         if value is None or _is(value, type_[:-1]):
             return value
-        raise MetadataError(f"{bad}, not a {type_[:-1]} or null")
+        raise MetadataError(f"{bad}, not {_ARTICLE[type_[:-1]]} or null")
     if type_ in _SCALARS:
         if _is(value, type_):
             return value
-        raise MetadataError(f"{bad}, not a {type_}")
+        raise MetadataError(f"{bad}, not {_ARTICLE[type_]}")
     if type_ == "strings":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
