@@ -162,7 +162,6 @@ class Record:
     """A JSON object of known keys (a :data:`RECORDS` entry); its fields as attributes."""
 
     __slots__ = ("_values",)
-    _record = ""
 
     def __init__(self, values: dict[str, Any]) -> None:
         self._values = values
@@ -181,9 +180,6 @@ class Record:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._values!r})"
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._values.get(name, default)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _dump(v) for k, v in self._values.items()}
