@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from acc_py_install.install import candidate_of_tarball, candidate_of_tree
-from acc_py_install.tarball import peek
+from acc_py_install.tarball import check_metadata, peek
 from conftest import PROJECT, base_tarball, every_python, python_exe
 
 from acc_py._base import read_base
+from accpy_builder.metadata import BUILDER, interactive_metadata
 from accpy_core import metadata as m
 from accpy_core.errors import MetadataError
+from accpy_core.layout import parse_tarball_name
 from accpy_core.metadata import (
     FIELDS,
     SCHEMA,
@@ -96,6 +98,25 @@ def test_the_writer_cannot_write_what_the_reader_refuses() -> None:
         new_metadata("base", version="2023.06", patch=0, platform="p")
     with pytest.raises(MetadataError, match=r"packages\[0\].version is 1, not a string"):
         base(packages=[{"name": "numpy", "version": 1}])
+
+
+def test_the_builders_two_writers_are_one(tmp_path: Path) -> None:
+    """The interactive build writes through the same definition as the base build: a release
+    on the schema-1 base, written and read back, is one the installer takes by its name."""
+    on = read_metadata(SCHEMA_1)
+    release = interactive_metadata(
+        release="2025.03", patch=1, base=on, status="pro", end_of_life=None,
+        source_date_epoch=1735689600, requested=["numpy"], index_url=None,
+        packages=[{"name": "numpy", "version": "1.26.4", "wheel": "n.whl", "sha256": "ab"}],
+    )  # fmt: skip
+    write_metadata(tmp_path, release)
+    again = read_metadata(tmp_path)
+    assert again == release and again.kind == "interactive" and again.builder.to_dict() == BUILDER
+    assert (again.base, again.base_release, again.python) == ("2023.06", "2023.06.1", on.python)
+    name = parse_tarball_name(f"acc-py-interactive-2025.03-{PLATFORM}.tar.gz")
+    assert check_metadata("t", name, again) == 1
+    with pytest.raises(MetadataError, match="named like a tarball of a base"):
+        check_metadata("t", parse_tarball_name(f"acc-py-base-2025.03-{PLATFORM}.tar.gz"), again)
 
 
 # ----------------------------------------------------------------------- older and newer
@@ -235,6 +256,22 @@ def test_every_field_says_since_when_and_what() -> None:
     assert names[:3] == ["schema", "schema_minor", "kind"] and "requested" not in names
     assert {f.name for f in fields()} == {f.name for f in FIELDS}
     assert [f.name for f in FIELDS if f.since == "2"] == ["schema_minor", "kind"]
+
+
+def test_the_json_schema_is_of_this_definition() -> None:
+    """The committed JSON Schema (docs/generate.py --check keeps it current) lists every key,
+    and what the writer writes has every key it requires, of the types it says."""
+    schema = json.loads((PROJECT / "docs" / "reference" / "acc-py-json.schema.json").read_text())
+    assert set(schema["properties"]) == {f.name for f in FIELDS}
+    assert set(schema["$defs"]) == set(m.RECORDS)
+    data = base().to_dict()
+    assert set(schema["required"]) <= set(data)
+    json_types = {str: "string", int: "integer", list: "array", dict: "object", type(None): "null"}
+    for key, value in data.items():
+        rule = schema["properties"][key]
+        allowed = rule.get("type", "object")  # a $ref: a record, an object
+        assert json_types[type(value)] in ([allowed] if isinstance(allowed, str) else allowed)
+    assert data["kind"] in schema["properties"]["kind"]["enum"]
 
 
 def test_the_reader_stays_light() -> None:
