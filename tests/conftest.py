@@ -323,6 +323,23 @@ def untar(tarball: Path, dest: Path) -> Path:
     return top
 
 
+def base_tarball(path: Path, top: str, metadata: bytes) -> Path:
+    """A tiny base tarball at ``path``: ``top/ACC-PY.json`` (``metadata``), its
+    ``ACC-PY.RECORD`` and one file, as the builder orders them (the metadata first)."""
+    import hashlib
+    import io
+    import tarfile
+
+    record = f"ACC-PY.json,sha256={hashlib.sha256(metadata).hexdigest()},{len(metadata)}\n"
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in (("ACC-PY.json", metadata), ("ACC-PY.RECORD", record.encode()),
+                           ("bin/python", b"#!/bin/sh\n")):  # fmt: skip
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def in_base(
     base: Path, body: str, home: Path, shell: str = "bash"
 ) -> subprocess.CompletedProcess[str]:

@@ -26,8 +26,9 @@ from typing import Iterable
 from accpy_core import collector
 from accpy_core.errors import AccPyError, ConfigError, SourceError
 from accpy_core.fs import atomic_write
-from accpy_core.layout import BASE_KIND, LOCK_NAME, METADATA_NAME, Layout, read_metadata
+from accpy_core.layout import BASE_KIND, LOCK_NAME, METADATA_NAME, Layout
 from accpy_core.lock import RootLock
+from accpy_core.metadata import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,10 @@ def collectors_of(trees: Iterable[Path]) -> list[str]:
     names = set()
     for tree in trees:
         try:
-            value = read_metadata(tree).get("site", {}).get("usage_collector")
-        except (AccPyError, AttributeError):
+            value = read_metadata(tree).site.usage_collector
+        except AccPyError:
             continue
-        if isinstance(value, str) and _named(value):
+        if value and _named(value):
             names.add(value)
     return sorted(names)
 

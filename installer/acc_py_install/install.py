@@ -35,7 +35,7 @@ import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import ContextManager
 
 from accpy_core.archive import safe_extract
 from accpy_core.errors import (
@@ -58,7 +58,6 @@ from accpy_core.layout import (
     Layout,
     TarballName,
     parse_tarball_name,
-    read_metadata,
     tarball_stem,
     tree_name,
 )
@@ -70,6 +69,7 @@ from accpy_core.lock import (
     owner_of,
     read_owner,
 )
+from accpy_core.metadata import Metadata, read_metadata
 from accpy_core.platforms import host_refusal, parse_platform
 from accpy_core.record import compare_record, read_record, verify_sha256_file
 from accpy_core.versions import pro_refusal
@@ -99,7 +99,7 @@ class Candidate:
 
     name: TarballName
     patch: int
-    metadata: dict[str, Any]
+    metadata: Metadata
     record: bytes
     what: str = "this tarball"  # or "this installer": a tree the self-extractor unpacked
 
@@ -162,10 +162,8 @@ def candidate_of_tarball(tarball: Path) -> Candidate:
 
 def candidate_of_tree(tree: Path) -> Candidate:
     metadata = read_metadata(tree)
-    version, platform = metadata.get("version"), metadata.get("platform")
-    if not isinstance(version, str) or not isinstance(platform, str):
-        raise MetadataError(f"{tree}: {METADATA_NAME} names no version and platform")
-    name = TarballName(version, platform, str(metadata.get("kind", BASE_KIND)))
+    version = metadata.version
+    name = TarballName(version, metadata.platform, metadata.kind)
     patch = check_metadata(str(tree), name, metadata)
     if tree.name not in (version, tree_name(version, patch)):
         raise MetadataError(
@@ -201,7 +199,7 @@ def check_candidate(cand: Candidate, opts: Options, current_patch: int | None) -
             )
         log.warning("installing patch %d over the newer %d (--force)", cand.patch, current_patch)
     if opts.pro:
-        why = pro_refusal(cand.metadata.get("status"), cand.metadata.get("end_of_life"))
+        why = pro_refusal(cand.metadata.status, cand.metadata.end_of_life)
         if why and not opts.force:
             raise UsageError(
                 f"{cand.name.version} must not become pro: {why}; install it without --pro, "
@@ -216,9 +214,9 @@ def check_base_installed(cand: Candidate, layout: Layout) -> None:
     """An interactive release needs its base, installed under the same root, of its Python."""
     if cand.name.kind != INTERACTIVE_KIND:
         return
-    version = cand.metadata.get("base")
+    version = cand.metadata.base
     bases = Layout(layout.root, BASE_KIND)
-    tree = bases.current(str(version)) if isinstance(version, str) else None
+    tree = bases.current(version) if version else None
     if tree is None:
         have = ", ".join(bases.versions()) or "none"
         raise UsageError(
@@ -226,8 +224,8 @@ def check_base_installed(cand: Candidate, layout: Layout) -> None:
             f"under {bases.area} (installed: {have}); install the base first: "
             f"acc-py-install install {tarball_stem(str(version), '<platform>')}.tar.gz"
         )
-    python = str(read_metadata(tree.path).get("python", ""))
-    want = str(cand.metadata.get("python", ""))
+    python = read_metadata(tree.path).python
+    want = cand.metadata.python
     if python.split(".")[:2] != want.split(".")[:2]:
         raise MetadataError(
             f"interactive release {cand.release} was built for CPython {want}, but base "
@@ -540,7 +538,7 @@ def _prefix_state(prefix: Path, cand: Candidate, opts: Options) -> str:
             "choose a new or empty --prefix"
         )
     try:
-        installed = read_metadata(prefix).get("release")
+        installed: str | None = read_metadata(prefix).release
     except MetadataError:
         installed = None
     if installed == cand.release and not opts.update:

@@ -11,7 +11,6 @@ anything is unpacked.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tarfile
 import urllib.error
@@ -24,12 +23,12 @@ from typing import Any
 from accpy_core.archive import BROKEN, open_stream
 from accpy_core.errors import ArchiveError, ChecksumError, MetadataError, SourceError
 from accpy_core.layout import (
-    BASE_KIND,
     METADATA_NAME,
     RECORD_NAME,
     TarballName,
     parse_tarball_name,
 )
+from accpy_core.metadata import Metadata, parse_metadata
 from accpy_core.record import expected_sha256, sha256_line
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ def _read_head(tar: tarfile.TarFile, tarball: Path, top: str, wanted: set[str]) 
 
 @dataclass(frozen=True)
 class Peeked:
-    metadata: dict[str, Any]
+    metadata: Metadata
     record: bytes
 
 
@@ -133,30 +132,24 @@ def peek(tarball: Path, top: str) -> Peeked:
             f"{tarball.name} has no {top}/{METADATA_NAME} and {top}/{RECORD_NAME}; it was not "
             "made by the Acc-Py base builder (make base)"
         )
-    try:
-        metadata = json.loads(meta_bytes.decode("utf-8"))
-    except ValueError as exc:
-        raise MetadataError(f"{tarball.name}: {METADATA_NAME} is not valid JSON ({exc})") from exc
-    if not isinstance(metadata, dict):
-        raise MetadataError(f"{tarball.name}: {METADATA_NAME} is not a JSON object")
+    metadata = parse_metadata(meta_bytes, f"{tarball.name}: {top}/{METADATA_NAME}")
     return Peeked(metadata, record)
 
 
-def check_metadata(where: str, name: TarballName, metadata: dict[str, Any]) -> int:
+def check_metadata(where: str, name: TarballName, metadata: Metadata) -> int:
     """Refuse metadata that contradicts the name it came under; return the patch number."""
-    for key, expected in (("version", name.version), ("platform", name.platform)):
-        if metadata.get(key) != expected:
+    for key, expected, said in (
+        ("version", name.version, metadata.version),
+        ("platform", name.platform, metadata.platform),
+    ):
+        if said != expected:
             raise MetadataError(
-                f"{where} says {key} {expected!r} in its name but {metadata.get(key)!r} "
+                f"{where} says {key} {expected!r} in its name but {said!r} "
                 f"in {METADATA_NAME}; the file was renamed or tampered with: use the builder's"
             )
-    kind = metadata.get("kind", BASE_KIND)  # bases built before interactive releases say none
-    if kind != name.kind:
+    if metadata.kind != name.kind:  # a schema-1 file without a kind: a base (the reader's)
         raise MetadataError(
             f"{where} is named like a tarball of a {name.kind} but {METADATA_NAME} says it holds "
-            f"a {kind}; the file was renamed or tampered with: use the builder's"
+            f"a {metadata.kind}; the file was renamed or tampered with: use the builder's"
         )
-    patch = metadata.get("patch")
-    if not isinstance(patch, int) or isinstance(patch, bool) or patch < 0:
-        raise MetadataError(f"{where}: {METADATA_NAME} has no valid patch number")
-    return patch
+    return metadata.patch

@@ -1,7 +1,8 @@
 """What every verb shares: the current base, described by its ``ACC-PY.json``.
 
 Standard library and the light core modules only (:mod:`accpy_core.errors`,
-:mod:`accpy_core.names`), Python 3.7+. Kept light, as ``acc-py venv`` imports only this module
+:mod:`accpy_core.names`, :mod:`accpy_core.metadata`, the one reader of ``ACC-PY.json``),
+Python 3.7+. Kept light, as ``acc-py venv`` imports only this module
 and :mod:`acc_py.venv`: ``json`` is the one import that costs anything. Not ``typing`` (see
 ``TYPE_CHECKING`` below), nor :mod:`accpy_core.layout`, whose imports (dataclasses, pathlib,
 secrets, shutil, ...) would cost more than the rest of ``acc-py venv``.
@@ -14,12 +15,13 @@ import re
 import sys
 
 from accpy_core.errors import BaseError
-from accpy_core.names import METADATA_NAME, read_json_object
+from accpy_core.metadata import read_metadata
+from accpy_core.names import METADATA_NAME
 
 #: typing.TYPE_CHECKING without importing typing at run time: mypy takes it as True
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from accpy_core.metadata import Metadata, Record
 
 _SETUP_HINT = (
     "run the acc-py of an installed base: <root>/base/pro/bin/acc-py, or acc-py after "
@@ -46,22 +48,15 @@ def logical_base_dir(candidate: str, version: str) -> str:
     return candidate
 
 
-def read_metadata(base_dir: str) -> dict[str, object]:
-    """The ``ACC-PY.json`` of ``base_dir``; BaseError if there is none or it is not JSON."""
-    missing = (
-        f"{base_dir} is not a built Acc-Py base (it has no {METADATA_NAME}), so this acc-py "
-        f"has no base; {_SETUP_HINT}"
-    )
-    path = os.path.join(base_dir, METADATA_NAME)
-    return read_json_object(path, BaseError, "reinstall the base", missing=missing)
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def read_base(base_dir: str) -> Base:
+    """The base at ``base_dir``: BaseError if it has no ``ACC-PY.json`` (this Python is not a
+    base), MetadataError if that file is unreadable or malformed."""
+    if not os.path.isfile(os.path.join(base_dir, METADATA_NAME)):
+        raise BaseError(
+            f"{base_dir} is not a built Acc-Py base (it has no {METADATA_NAME}), so this "
+            f"acc-py has no base; {_SETUP_HINT}"
+        )
+    return Base(base_dir, read_metadata(base_dir))
 
 
 class BaseInfo:
@@ -87,18 +82,15 @@ class BaseInfo:
         self.platform = platform
 
     @classmethod
-    def parse(cls, data: object) -> BaseInfo | None:
-        """A ``bases`` entry of ``ACC-PY.json``; None for one without a version."""
-        version = _text(data.get("version")) if isinstance(data, dict) else ""
-        if not version or not isinstance(data, dict):
-            return None
+    def parse(cls, entry: Record) -> BaseInfo:
+        """A ``bases`` entry of ``ACC-PY.json``."""
         return cls(
-            version,
-            patch=_int(data.get("patch")),
-            python=_text(data.get("python")),
-            status=_text(data.get("status")),
-            end_of_life=_text(data.get("end_of_life")) or None,
-            platform=_text(data.get("platform")),
+            entry.version,
+            patch=entry.patch,
+            python=entry.python,
+            status=entry.status,
+            end_of_life=entry.end_of_life,
+            platform=entry.platform,
         )
 
     def __repr__(self) -> str:
@@ -109,27 +101,24 @@ class Base:
     """The Acc-Py base this acc-py belongs to (the one whose Python runs it).
 
     ``directory``: the base by any of its names (see :func:`logical_base_dir`); ``metadata``:
-    its ``ACC-PY.json``.
+    its ``ACC-PY.json`` (:func:`accpy_core.metadata.read_metadata`).
     """
 
-    def __init__(self, directory: str, metadata: Mapping[str, object]) -> None:
-        version = _text(metadata.get("version"))
-        if not version:
+    def __init__(self, directory: str, metadata: Metadata) -> None:
+        if not metadata.is_base:
             raise BaseError(
-                f"{os.path.join(directory, METADATA_NAME)} names no base version; reinstall "
-                "the base"
+                f"{os.path.join(directory, METADATA_NAME)} is of an {metadata.kind} release, "
+                f"not of a base; {_SETUP_HINT}"
             )
-        site = metadata.get("site")
-        site = site if isinstance(site, dict) else {}
         self.metadata = metadata
-        self.version = version
-        self.dir = logical_base_dir(directory, version)
-        self.patch = _int(metadata.get("patch"))
-        self.status = _text(metadata.get("status"))
-        self.end_of_life = _text(metadata.get("end_of_life")) or None
-        self.platform = _text(metadata.get("platform"))
-        self.install_root = _text(site.get("install_root"))
-        self.site_index_url = _text(site.get("index_url"))
+        self.version = metadata.version
+        self.dir = logical_base_dir(directory, self.version)
+        self.patch: int | None = metadata.patch
+        self.status = metadata.status
+        self.end_of_life = metadata.end_of_life
+        self.platform = metadata.platform
+        self.install_root = metadata.site.install_root or ""
+        self.site_index_url = metadata.site.index_url or ""
         # the running Python is the base's own: what a venv records comes from it
         major, minor, micro = sys.version_info[:3]
         self.python_version = f"{major}.{minor}"
@@ -142,16 +131,14 @@ class Base:
     @property
     def bases(self) -> list[BaseInfo]:
         """Every base of the manifest (the ``bases`` of ``ACC-PY.json``)."""
-        rows = self.metadata.get("bases")
-        found = [BaseInfo.parse(row) for row in rows] if isinstance(rows, list) else []
-        return [b for b in found if b is not None]
+        return [BaseInfo.parse(entry) for entry in self.metadata.bases]
 
     def info(self) -> BaseInfo:
         """This base, as an entry of :attr:`bases`."""
         return BaseInfo(
             self.version,
             patch=self.patch,
-            python=_text(self.metadata.get("python")) or self.python_full,
+            python=self.metadata.python or self.python_full,
             status=self.status,
             end_of_life=self.end_of_life,
             platform=self.platform,
@@ -189,8 +176,7 @@ def current_base(launcher: str | None = None) -> Base:
         if _same_dir(candidate, home):
             home = candidate
             break
-    home = os.path.abspath(home)
-    return Base(home, read_metadata(home))
+    return read_base(os.path.abspath(home))
 
 
 def normalize_name(name: str) -> str:

@@ -48,9 +48,11 @@ import re
 import sys
 
 from accpy_core.errors import AccPyError
+from accpy_core.metadata import new_metadata
+from accpy_core.names import BASE_KIND
 
 from . import venv
-from ._base import Base, read_metadata
+from ._base import Base, read_base
 
 #: typing.TYPE_CHECKING without importing typing at run time: mypy takes it as True
 TYPE_CHECKING = False
@@ -224,15 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("base", metavar="BASE")
     parser.add_argument("out", metavar="OUT")
     args = parser.parse_args(argv)
-    if args.version:
-        metadata: dict[str, object] = {
-            "version": args.version,
-            "site": {"index_url": args.index_url},
-        }
-    else:
-        metadata = read_metadata(args.base)
     try:
-        data = dumps(Base(os.path.abspath(args.base), metadata))
+        if args.version:
+            python = "{}.{}.{}".format(*sys.version_info[:3])
+            metadata = new_metadata(
+                BASE_KIND, version=args.version, patch=0, python=python, platform="",
+                site={"index_url": args.index_url},
+            )  # fmt: skip
+            base = Base(os.path.abspath(args.base), metadata)
+        else:
+            base = read_base(os.path.abspath(args.base))
+        data = dumps(base)
     except AccPyError as exc:
         sys.stderr.write(f"acc-py: error: {exc}\n")
         return exc.exit_code

@@ -182,9 +182,9 @@ def other_base(base: Base, wanted: str) -> Base:
             f"{', '.join(installed_beside(base))}); install it with acc-py-install, or choose "
             "one of these"
         )
-    from ._base import read_metadata
+    from ._base import read_base
 
-    found = Base(other, read_metadata(other))
+    found = read_base(other)
     eol = parse_date(found.end_of_life)
     if eol is not None and eol <= datetime.date.today():
         raise RefusedError(

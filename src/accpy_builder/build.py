@@ -15,8 +15,8 @@ from typing import Any
 
 import accpy_sbom as sbom
 from accpy_core import record
-from accpy_core.errors import MetadataError, SourceError
-from accpy_core.names import SBOM_NAME, read_json_object, sbom_file_name, tarball_stem
+from accpy_core.errors import SourceError
+from accpy_core.names import SBOM_NAME, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import PBS_GITHUB
 
@@ -25,6 +25,7 @@ from . import (
     checks,
     hostpaths,
     inject,
+    metadata,
     pack,
     packages,
     relocate,
@@ -33,7 +34,7 @@ from . import (
 )
 from .interpreter import adopt as adopt_source
 from .interpreter import pbs as pbs_source
-from .metadata import PackageRecord, write_metadata
+from .metadata import PackageRecord
 from .pack import PackResult
 from .plan import AdoptSource, BuildPlan
 from .policy import policy_for
@@ -164,8 +165,7 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
         checks.check_modes_and_links(tree)
         checks.check_no_build_paths(tree, forbidden)
     with stage(STAGES, "metadata"):
-        meta = write_metadata(
-            tree,
+        meta = metadata.base_metadata(
             plan=plan,
             python_version=python_version,
             platform=report.platform,
@@ -173,7 +173,8 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
             packages=[PackageRecord(p.name, p.version, p.wheel, p.sha256) for p in installed],
             bundled=moved.bundled,
         )
-        sbom_text = sbom.dumps(sbom.base_bom(read_json_object(meta, MetadataError, "rebuild")))
+        metadata.write(tree, meta)
+        sbom_text = sbom.dumps(sbom.base_bom(meta))
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
     with stage(STAGES, "pack"):

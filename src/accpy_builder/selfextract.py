@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import os
 import re
@@ -27,12 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 from accpy_core import errors
 from accpy_core.archive import check_member_form
 from accpy_core.errors import AccPyError, ArchiveError, CheckError
 from accpy_core.layout import METADATA_NAME, RECORD_NAME
+from accpy_core.metadata import Metadata, parse_metadata
 from accpy_core.names import checksum_name, installer_name
 from accpy_core.platforms import parse_platform
 
@@ -61,7 +61,7 @@ class Payload:
     """What the header needs to know about a base tarball."""
 
     top: str
-    metadata: dict[str, Any]
+    metadata: Metadata
     record_sha256: str
     sha256: str
     size: int  # bytes of the .tar.gz
@@ -108,7 +108,7 @@ def inspect_payload(tarball: Path) -> Payload:
     devices, FIFOs.
     """
     top: str | None = None
-    metadata: dict[str, Any] | None = None
+    meta_bytes: bytes | None = None
     record = ""
     kib = entries = 0
     try:
@@ -148,7 +148,7 @@ def inspect_payload(tarball: Path) -> Payload:
                             assert fh is not None
                             data = fh.read()
                             if parts[1] == METADATA_NAME:
-                                metadata = json.loads(data.decode("utf-8"))
+                                meta_bytes = data
                             else:
                                 record = hashlib.sha256(data).hexdigest()
                     else:
@@ -162,14 +162,13 @@ def inspect_payload(tarball: Path) -> Payload:
         raise
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise ArchiveError(f"{tarball}: not a readable .tar.gz ({exc}); rebuild it") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"{tarball}: {METADATA_NAME} is not valid JSON ({exc})") from exc
     if top is None:
         raise ArchiveError(f"{tarball}: the archive is empty")
-    if not isinstance(metadata, dict) or not record:
+    if meta_bytes is None or not record:
         raise ArchiveError(
             f"{tarball}: no {top}/{METADATA_NAME} and {top}/{RECORD_NAME}; is this an Acc-Py base?"
         )
+    metadata = parse_metadata(meta_bytes, f"{tarball}: {top}/{METADATA_NAME}")
     kib += max(1024, kib // 50)  # 2% (at least 1 MiB): directories that grow, staging
     return Payload(
         top=top,
@@ -198,14 +197,7 @@ def _escapes(target: str, depth: int) -> bool:
 def header_values(payload: Payload) -> dict[str, str]:
     """The tokens of the template (all but HEADER_BYTES), checked to be safe in sh quotes."""
     meta = payload.metadata
-    try:
-        version, patch = str(meta["version"]), int(meta["patch"])
-        python, platform = str(meta["python"]), str(meta["platform"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArchiveError(
-            f"{METADATA_NAME} lacks or mangles {exc}: version, patch, python and platform "
-            "are needed"
-        ) from exc
+    version, patch, python, platform = meta.version, meta.patch, meta.python, meta.platform
     if version != payload.top:
         raise ArchiveError(
             f"the tarball's top directory is {payload.top!r} but its {METADATA_NAME} says "
@@ -217,7 +209,7 @@ def header_values(payload: Payload) -> dict[str, str]:
         "PATCH": str(patch),
         "PYTHON": python,
         "PLATFORM": platform,
-        "STATUS": str(meta.get("status") or "unknown"),
+        "STATUS": meta.status or "unknown",
         "GLIBC": glibc,
         "ARCH": arch,
         "TOP": payload.top,

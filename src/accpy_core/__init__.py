@@ -8,6 +8,8 @@ environments. One module per concept:
 - :mod:`~accpy_core.versions`: base versions, patch releases, statuses and the pro policy;
 - :mod:`~accpy_core.platforms`: platform tags (manylinux, ...) and what a host can run;
 - :mod:`~accpy_core.layout`: the names of the install root and of a base (``ACC-PY.json``, ...);
+- :mod:`~accpy_core.metadata`: ``ACC-PY.json``, its one definition (schema-versioned), reader
+  and writer;
 - :mod:`~accpy_core.fs`: atomic writes, symlink switches, tree removal;
 - :mod:`~accpy_core.archive`: safe extraction of tarballs;
 - :mod:`~accpy_core.record`: ``ACC-PY.RECORD`` and file hashing;

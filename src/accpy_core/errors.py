@@ -14,7 +14,8 @@ code error             when
 4    ChecksumError     a file does not match its sha256, or its ``.sha256`` is missing
 5    ArchiveError      an archive is corrupt, truncated, of an unknown type, or hostile
 6    RecordError       a tree differs from its ``ACC-PY.RECORD``, or cannot be read
-7    MetadataError     ``ACC-PY.json`` is missing or contradicts its name; the host cannot run it
+7    MetadataError     ``ACC-PY.json`` is missing, malformed, newer, or contradicts its name;
+                       the host cannot run the base
 8    LockError         another installer holds the lock on the install root
 9    SpaceError        the file system is full (nothing visible changed)
 10   SourceError       something to fetch cannot be had: a mirror, a URL, an interpreter to adopt
@@ -74,7 +75,7 @@ class RecordError(AccPyError):
 
 
 class MetadataError(AccPyError):
-    """ACC-PY.json is missing, contradicts the file name, or this host cannot run the base."""
+    """ACC-PY.json is missing, malformed, too new or contradicts its name; the host can't run it."""
 
     exit_code = 7
 

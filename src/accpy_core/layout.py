@@ -14,9 +14,10 @@
     <root>/pro     -> 2025.03
 
 Every visible name changes by one ``rename(2)`` (see :mod:`accpy_core.fs`). Inside each base:
-``ACC-PY.json`` (what the base is) and ``ACC-PY.RECORD`` (every file's hash). A base tarball is
-named ``acc-py-base-<version>-<platform>.tar.gz`` (or ``.tar.zst``), with its ``.sha256``; an
-interactive release ``acc-py-interactive-<release>-<platform>.tar.gz``.
+``ACC-PY.json`` (what the base is: :mod:`accpy_core.metadata`) and ``ACC-PY.RECORD`` (every
+file's hash). A base tarball is named ``acc-py-base-<version>-<platform>.tar.gz`` (or
+``.tar.zst``), with its ``.sha256``; an interactive release
+``acc-py-interactive-<release>-<platform>.tar.gz``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import MetadataError, UsageError
 from .fs import read_link, switch_symlink
@@ -44,7 +44,6 @@ from .names import (
     ROOT_ENV,
     TARBALL_PREFIXES,
     TARBALL_SUFFIXES,
-    read_json_object,
     tarball_stem,
     tree_name,
 )
@@ -76,7 +75,6 @@ __all__ = [
     "Tree",
     "default_root",
     "parse_tarball_name",
-    "read_metadata",
     "tarball_stem",
     "tree_name",
 ]
@@ -105,11 +103,6 @@ def parse_tarball_name(name: str) -> TarballName:
         )
     kind = next(k for k, v in TARBALL_PREFIXES.items() if v == m.group("prefix"))
     return TarballName(m.group("version"), m.group("platform"), kind)
-
-
-def read_metadata(tree: Path) -> dict[str, Any]:
-    """The ``ACC-PY.json`` of a base tree, as a dict."""
-    return read_json_object(tree / METADATA_NAME, MetadataError, "is this an Acc-Py base tree?")
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from accpy_core.errors import MetadataError
 from accpy_core.fs import atomic_write
 from accpy_core.images import IMAGE_ROOT, INSTALLED
+from accpy_core.metadata import parse_metadata
 from accpy_core.names import METADATA_NAME, sbom_file_name
 from accpy_sbom import OsPackage, add_os_packages, base_bom, dumps
 
@@ -77,10 +77,7 @@ def os_packages(plan: ImagePlan, listing: str) -> list[OsPackage]:
 def image_sbom(plan: ImagePlan, v: VariantPlan, ctr: str) -> str:
     meta_path = f"{IMAGE_ROOT}/base/{INSTALLED}/{METADATA_NAME}"
     text = engine.run_in(ctr, ["cat", meta_path]).stdout
-    try:
-        metadata = json.loads(text)
-    except ValueError as exc:
-        raise MetadataError(f"{v.name}: {meta_path} is not JSON ({exc}); rebuild the base") from exc
+    metadata = parse_metadata(text, f"{v.name}: {meta_path}")
     listing = engine.run_in(ctr, ["sh", "-c", plan.family.query]).stdout
     bom = base_bom(metadata, name=v.name, extra=f"-{plan.os.name}")
     add_os_packages(bom, os_packages(plan, listing))

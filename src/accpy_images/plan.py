@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from acc_py_install.tarball import peek
+
 from accpy_core import images
 from accpy_core.dist import find_built_base
-from accpy_core.errors import UsageError
+from accpy_core.errors import SourceError, UsageError
 from accpy_core.versions import PRO
 from accpy_manifest import Manifest, OsImage, get_base
-from accpy_sbom import root_properties
 
 from .oslists import Family, Java, load_families
 
@@ -23,6 +24,7 @@ class BaseArtifacts:
     installer: Path  # acc-py-base-<version>-<platform>-installer.sh
     checksum: Path  # its .sha256
     sbom: Path  # acc-py-base-<version>-<platform>.cdx.json
+    # what the base's ACC-PY.json says (read from its .tar.gz beside the installer)
     version: str
     patch: int
     status: str
@@ -67,24 +69,30 @@ class ImagePlan:
 
 def find_base(dist_dir: Path, version: str) -> BaseArtifacts | None:
     """The base ``version`` built into ``dist_dir`` (:func:`accpy_core.dist.find_built_base`),
-    or None when there is none."""
+    or None when there is none; what it is comes from the ``ACC-PY.json`` of its tarball, read
+    through :mod:`accpy_core.metadata`."""
     built = find_built_base(dist_dir, version)
     if built is None:
         return None
-    installer, sbom = built.installer, built.sbom
+    installer, sbom, tarball = built.installer, built.sbom, built.tarball
     checksum = built.checksum(installer)
     built.require(installer, checksum, sbom)
-    props = root_properties(sbom.read_text(encoding="utf-8"), str(sbom))
+    meta = peek(tarball, version).metadata
+    if not meta.is_base or meta.version != version:
+        raise SourceError(
+            f"{tarball} holds the {meta.kind} {meta.version}, not base {version}; rebuild "
+            "with make base"
+        )
     return BaseArtifacts(
         installer=installer,
         checksum=checksum,
         sbom=sbom,
-        version=props["version"],
-        patch=int(props["patch"]),
-        status=props["status"],
-        python=props["python"],
-        platform=props["platform"],
-        source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or props["source_date_epoch"]),
+        version=meta.version,
+        patch=meta.patch,
+        status=meta.status,
+        python=meta.python,
+        platform=meta.platform,
+        source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or meta.source_date_epoch or 0),
     )
 
 

@@ -17,7 +17,6 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom
@@ -25,7 +24,7 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from accpy_core.errors import MetadataError
+from accpy_core.metadata import Metadata
 
 #: properties of the root component that the image builder reads back
 PROP_PREFIX = "acc-py:"
@@ -58,34 +57,34 @@ def _component(
     )
 
 
-def _packages(metadata: Mapping[str, Any]) -> list[Component]:
-    python = PackageURL(type="generic", name="cpython", version=metadata["python"])
-    interp = metadata.get("interpreter", {})
-    found = [_component(python, ComponentType.APPLICATION, sha256=interp.get("sha256", ""))]
-    for p in metadata["packages"]:
-        purl = PackageURL(type="pypi", name=p["name"].lower(), version=p["version"])
-        props = {"wheel": p["wheel"]} if p.get("wheel") else {}
-        found.append(_component(purl, ComponentType.LIBRARY, sha256=p["sha256"], props=props))
+def _packages(metadata: Metadata) -> list[Component]:
+    python = PackageURL(type="generic", name="cpython", version=metadata.python)
+    sha256 = str(metadata.interpreter.get("sha256", ""))
+    found = [_component(python, ComponentType.APPLICATION, sha256=sha256)]
+    for p in metadata.packages:
+        purl = PackageURL(type="pypi", name=p.name.lower(), version=p.version)
+        props = {"wheel": p.wheel} if p.wheel else {}
+        found.append(_component(purl, ComponentType.LIBRARY, sha256=p.sha256, props=props))
     return found
 
 
-def base_bom(metadata: Mapping[str, Any], *, name: str = "acc-py-base", extra: str = "") -> Bom:
+def base_bom(metadata: Metadata, *, name: str = "acc-py-base", extra: str = "") -> Bom:
     """The BOM of the base that ``metadata`` (its ACC-PY.json) describes; ``name``/``extra``:
     the root component of an image built on it instead."""
-    release = metadata["release"]
-    root = PackageURL(type="generic", name=name, version=release + extra)
+    root = PackageURL(type="generic", name=name, version=metadata.release + extra)
+    epoch = metadata.source_date_epoch or 0
     props = {
-        "version": metadata["version"],
-        "patch": str(metadata["patch"]),
-        "python": metadata["python"],
-        "platform": metadata["platform"],
-        "status": metadata["status"],
-        "source_date_epoch": str(metadata["source_date_epoch"]),
+        "version": metadata.version,
+        "patch": str(metadata.patch),
+        "python": metadata.python,
+        "platform": metadata.platform,
+        "status": metadata.status,
+        "source_date_epoch": str(epoch),
     }
     bom = Bom()
     top = _component(root, ComponentType.APPLICATION, props=props)
     bom.metadata.component = top
-    bom.metadata.timestamp = dt.datetime.fromtimestamp(metadata["source_date_epoch"], dt.UTC)
+    bom.metadata.timestamp = dt.datetime.fromtimestamp(epoch, dt.UTC)
     _add(bom, _packages(metadata))
     return bom
 
@@ -120,20 +119,3 @@ def dumps(bom: Bom) -> str:
     bom.serial_number = uuid.uuid5(_NAMESPACE, key)
     text = JsonV1Dot6(bom).output_as_string(indent=2)
     return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
-
-
-def root_properties(text: str, where: str) -> dict[str, str]:
-    """The ``acc-py:*`` properties of an SBOM's root component (what the image builder needs
-    to know of a base: version, patch, status, python, platform, source_date_epoch)."""
-    try:
-        data = json.loads(text)
-        props = data["metadata"]["component"]["properties"]
-        return {
-            p["name"].removeprefix(PROP_PREFIX): p["value"]
-            for p in props
-            if p["name"].startswith(PROP_PREFIX)
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MetadataError(
-            f"{where} is not an Acc-Py base SBOM ({exc}); rebuild the base"
-        ) from exc

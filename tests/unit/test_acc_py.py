@@ -32,10 +32,12 @@ from accpy_core.errors import (
     BaseError,
     CommandError,
     ConfigError,
+    MetadataError,
     RefusedError,
     UsageError,
 )
-from accpy_core.layout import METADATA_NAME, read_metadata
+from accpy_core.metadata import from_dict, read_metadata
+from accpy_core.names import METADATA_NAME
 
 PYTHONPATH = f"{PROJECT / 'src'}{os.pathsep}{PROJECT / 'installer'}"
 #: acc-py runs on every base's Python: tested on every local CPython 3.7-3.13 the suite requires
@@ -227,7 +229,7 @@ def test_venv_fast_path_imports_stay_light(python: str, tmp_path: Path) -> None:
     assert {"acc_py.venv", "json"} <= imported
     heavy = {"argparse", "logging", "subprocess", "typing", "dataclasses", "pathlib", "shutil"}
     assert not imported & heavy
-    light = {"accpy_core.errors", "accpy_core.names"}
+    light = {"accpy_core.errors", "accpy_core.metadata", "accpy_core.names"}
     assert not {m for m in imported if m.startswith("accpy_core.")} - light
 
 
@@ -590,24 +592,25 @@ def test_native_venv_is_the_python_one(
 # ------------------------------------------------------------------------------ in process
 
 
-def test_metadata_is_read_as_the_core_reads_it(tmp_path: Path) -> None:
-    """acc-py reads ACC-PY.json through the core's light reader (accpy_core.names: layout is
-    too heavy to import for acc-py venv): the same file, the same data, its own errors."""
+def test_metadata_is_read_through_the_core_reader(tmp_path: Path) -> None:
+    """acc-py reads ACC-PY.json through the one reader, accpy_core.metadata (light enough for
+    acc-py venv): no file is a BaseError (this Python is no base), a bad one a MetadataError."""
     assert _base.METADATA_NAME is METADATA_NAME
+    with pytest.raises(BaseError, match="is not a built Acc-Py base"):
+        _base.read_base(str(tmp_path))
     (tmp_path / METADATA_NAME).write_text(json.dumps(metadata("3.11.4")))
-    assert _base.read_metadata(str(tmp_path)) == read_metadata(tmp_path)
+    base = _base.read_base(str(tmp_path))
+    assert base.metadata == read_metadata(tmp_path) and base.version == "2023.06"
     (tmp_path / METADATA_NAME).write_text("[1, 2]")
-    with pytest.raises(BaseError, match="not a JSON object"):
-        _base.read_metadata(str(tmp_path))
+    with pytest.raises(MetadataError, match="not a JSON object"):
+        _base.read_base(str(tmp_path))
     (tmp_path / METADATA_NAME).write_text("{")
-    with pytest.raises(BaseError, match="reinstall the base"):
-        _base.read_metadata(str(tmp_path))
+    with pytest.raises(MetadataError, match="not valid JSON"):
+        _base.read_base(str(tmp_path))
 
 
 def test_base_from_metadata(tmp_path: Path) -> None:
-    meta = metadata("3.11.4")
-    meta["bases"] = [*BASES, {"status": "pro"}, "junk"]  # entries without a version: skipped
-    base = Base(str(tmp_path), meta)
+    base = Base(str(tmp_path), from_dict(metadata("3.11.4")))
     assert (base.version, base.patch, base.status, base.end_of_life) == ("2023.06", 2, "pro", None)
     assert base.platform == "manylinux_2_28_x86_64"
     assert base.install_root == "/acc/local/share/python/acc-py"
@@ -617,8 +620,9 @@ def test_base_from_metadata(tmp_path: Path) -> None:
     assert base.index_url() == INDEX  # no pip.conf: the index the base was built with
     (tmp_path / "pip.conf").write_text("[global]\nindex_url = https://mirror.example/simple/\n")
     assert base.index_url() == "https://mirror.example/simple/"
-    with pytest.raises(BaseError, match="names no base version"):
-        Base(str(tmp_path), {"patch": 1})
+    release = {**metadata("3.11.4"), "schema": 2, "kind": "interactive"}
+    with pytest.raises(BaseError, match="not of a base"):
+        Base(str(tmp_path), from_dict(release))
 
 
 def test_logical_base_dir(tmp_path: Path) -> None:
@@ -648,7 +652,7 @@ def test_render_script_quotes_like_new_venv() -> None:
 
 
 def test_read_lock(tmp_path: Path) -> None:
-    base = Base(str(tmp_path / "base" / "2023.06"), metadata("3.11.4"))
+    base = Base(str(tmp_path / "base" / "2023.06"), from_dict(metadata("3.11.4")))
     lock = tmp_path / "requirements.txt"
     lock.write_text("### base_python: 2023.06\n# c\nfoo==1.0 \\\n    --hash=sha256:ab\n")
     assert app.read_lock(str(lock), base) == ["foo==1.0 --hash=sha256:ab"]
@@ -667,7 +671,7 @@ def test_read_lock(tmp_path: Path) -> None:
 
 
 def test_lock_rendering_is_sorted_and_stable(tmp_path: Path) -> None:
-    base = Base(str(tmp_path), metadata("3.11.4"))
+    base = Base(str(tmp_path), from_dict(metadata("3.11.4")))
     pins = [("Zeta_Pkg", "2.0", "b" * 64), ("alpha", "1.0", "a" * 64)]
     text = app.render_lock(base, "demo", sorted(pins, key=lambda p: p[0].lower()))
     assert text.startswith("### base_python: 2023.06\n")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+from conftest import PROJECT, base_tarball
 
 import accpy_sbom as sbom
 from accpy_core import images
 from accpy_core.errors import ConfigError, ManifestError, SourceError, UsageError
 from accpy_core.images import VARIANT_NAMES, repository, tags
+from accpy_core.metadata import new_metadata
 from accpy_images.containerfile import STEPS, render
 from accpy_images.oslists import load_families
 from accpy_images.plan import BaseArtifacts, VariantPlan, closure, find_base, make_plan
@@ -136,23 +137,26 @@ def test_an_unknown_variant_is_an_error_not_a_default(tmp_path: Path) -> None:
         render(plan, ghost)
 
 
-def test_find_base_needs_the_sbom_beside_the_installer(tmp_path: Path) -> None:
+def test_find_base_reads_the_acc_py_json_of_the_tarball(tmp_path: Path) -> None:
+    """What the images say of their base comes from the ACC-PY.json of its tarball, through
+    the one reader; the SBOM must be there too (it is copied into each image)."""
     assert find_base(tmp_path, "2023.06") is None
     a = artifacts(tmp_path)
     assert find_base(tmp_path, "2023.06") is None  # found by its tarball, which is not there
-    (tmp_path / "acc-py-base-2023.06-manylinux_2_28_x86_64.tar.gz").write_bytes(b"")
+    metadata = new_metadata(
+        "base", release="2023.06.2", version="2023.06", patch=2, python="3.11.7",
+        platform="manylinux_2_28_x86_64", status="pro", source_date_epoch=1685577600,
+        packages=[{"name": "numpy", "version": "1.24.3", "wheel": "n.whl", "sha256": "cd" * 32}],
+    )  # fmt: skip
+    stem = a.installer.name.removesuffix("-installer.sh")
+    base_tarball(tmp_path / f"{stem}.tar.gz", "2023.06", metadata.dumps().encode())
     with pytest.raises(SourceError, match=r"\.cdx\.json is missing"):
         find_base(tmp_path, "2023.06")
-    metadata = {
-        "release": "2023.06.2", "version": "2023.06", "patch": 2, "python": "3.11.7",
-        "platform": "manylinux_2_28_x86_64", "status": "pro", "source_date_epoch": 1685577600,
-        "packages": [{"name": "numpy", "version": "1.24.3", "wheel": "n.whl", "sha256": "cd" * 32}],
-    }  # fmt: skip
-    stem = a.installer.name.removesuffix("-installer.sh")
     text = sbom.dumps(sbom.base_bom(metadata))
     (tmp_path / f"{stem}.cdx.json").write_text(text)
     found = find_base(tmp_path, "2023.06")
     assert found is not None and (found.patch, found.status) == (2, "pro")
+    assert (found.python, found.source_date_epoch) == ("3.11.7", 1685577600)
     assert sbom.dumps(sbom.base_bom(metadata)) == text  # the same inputs, the same SBOM
 
 

@@ -27,7 +27,8 @@ from accpy_builder.selfextract import (
     render_header,
     write_installer,
 )
-from accpy_core.errors import ArchiveError, CheckError
+from accpy_core.errors import ArchiveError, CheckError, MetadataError
+from accpy_core.metadata import from_dict
 
 META = {"version": "2023.06", "patch": 2, "python": "3.11.7",
         "platform": "manylinux_2_28_x86_64", "status": "pro"}  # fmt: skip
@@ -177,7 +178,7 @@ def test_inspect_payload(tmp_path: Path, members_gz: int) -> None:
     tarball = make_tarball(tmp_path / "b.tar.gz", members_gz=members_gz)
     info = inspect_payload(tarball)
     assert info.top == "2023.06"
-    assert info.metadata == META
+    assert info.metadata == from_dict(META)  # read through the one reader
     assert info.sha256 == hashlib.sha256(tarball.read_bytes()).hexdigest()
     assert info.size == tarball.stat().st_size
     assert info.entries == 9
@@ -207,7 +208,6 @@ def test_header_values_from_metadata(tmp_path: Path) -> None:
         ([_member("2023.06/f", tarfile.FIFOTYPE)], "FIFO"),
         ([_member("2023.06/d", tarfile.CHRTYPE)], "device node"),
         ([_member("2023.06/x", data=b"x")], "no 2023.06/ACC-PY.json"),
-        ([_member("2023.06/ACC-PY.json", data=b"{not json")], "not valid JSON"),
         ([], "empty"),
     ],
 )
@@ -234,18 +234,34 @@ def test_inspect_payload_refuses_a_non_gzip_file(tmp_path: Path) -> None:
     ("meta", "error", "message"),
     [
         ({**META, "version": "2023.07"}, ArchiveError, "says version '2023.07'"),
-        ({k: v for k, v in META.items() if k != "patch"}, ArchiveError, "'patch'"),
+        ({k: v for k, v in META.items() if k != "patch"}, MetadataError, "patch is missing"),
         ({**META, "platform": "manylinux_2_28_x86_64'; rm -rf /"}, CheckError, "platform tag"),
         ({**META, "python": "3.11'$(reboot)'"}, CheckError, "cannot go into the installer"),
-        ({**META, "patch": -1}, CheckError, "negative"),
     ],
 )
 def test_header_values_refuse(
     tmp_path: Path, meta: dict[str, object], error: type[Exception], message: str
 ) -> None:
-    info = inspect_payload(make_tarball(tmp_path / "b.tar.gz", meta=meta))
     with pytest.raises(error, match=message):
-        header_values(info)
+        header_values(inspect_payload(make_tarball(tmp_path / "b.tar.gz", meta=meta)))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "2023.06/ACC-PY.json is not valid JSON"),
+        (json.dumps({**META, "patch": -1}).encode(), "patch is -1"),
+        (json.dumps({**META, "schema": 3}).encode(), "of schema 3, newer than"),
+    ],
+)
+def test_inspect_payload_refuses_bad_metadata(tmp_path: Path, data: bytes, message: str) -> None:
+    """The tarball's ACC-PY.json is read through accpy_core.metadata: its errors, its checks."""
+    members = [
+        _member("2023.06/ACC-PY.RECORD", data=b"x"),
+        _member("2023.06/ACC-PY.json", data=data),
+    ]
+    with pytest.raises(MetadataError, match=message):
+        inspect_payload(make_tarball(tmp_path / "b.tar.gz", members))
 
 
 # --- the file --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 
 from accpy_core.errors import AccPyError
 from accpy_core.fs import disk_usage
-from accpy_core.layout import Layout, read_metadata
+from accpy_core.layout import Layout
+from accpy_core.metadata import Metadata, read_metadata
 
 from .common import add_root, layout_of
 
@@ -29,19 +30,19 @@ def inventory(layout: Layout) -> dict[str, Any]:
         trees = []
         for tree in layout.trees(version):
             try:
-                meta = read_metadata(tree.path)
+                meta: Metadata | None = read_metadata(tree.path)
             except AccPyError:
-                meta = {}
+                meta = None
             trees.append(
                 {
                     "release": tree.release,
                     "patch": tree.patch,
                     "path": str(tree.path),
                     "current": tree == current,
-                    "status": meta.get("status"),
-                    "end_of_life": meta.get("end_of_life"),
-                    "python": meta.get("python"),
-                    "platform": meta.get("platform"),
+                    "status": meta.status if meta else None,
+                    "end_of_life": meta.end_of_life if meta else None,
+                    "python": meta.python if meta else None,
+                    "platform": meta.platform if meta else None,
                     "disk_bytes": disk_usage(tree.path),
                 }
             )

@@ -8,7 +8,8 @@ import os
 
 from accpy_core.errors import AccPyError, UsageError
 from accpy_core.fs import crash_point, remove_tree
-from accpy_core.layout import BASE_KIND, INTERACTIVE_KIND, PRO, Layout, Tree, read_metadata
+from accpy_core.layout import BASE_KIND, INTERACTIVE_KIND, PRO, Layout, Tree
+from accpy_core.metadata import read_metadata
 from accpy_core.proc import processes_using
 from accpy_core.versions import parse_release
 
@@ -59,7 +60,7 @@ def _check_no_release_on(layout: Layout, version: str) -> None:
     on_it = []
     for tree in Layout(layout.root, INTERACTIVE_KIND).trees():
         try:
-            if read_metadata(tree.path).get("base") == version:
+            if read_metadata(tree.path).base == version:
                 on_it.append(tree.release)
         except AccPyError:
             continue

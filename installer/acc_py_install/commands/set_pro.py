@@ -7,7 +7,8 @@ import logging
 
 from accpy_core.errors import UsageError
 from accpy_core.fs import crash_point
-from accpy_core.layout import BASE_KIND, read_metadata
+from accpy_core.layout import BASE_KIND
+from accpy_core.metadata import read_metadata
 from accpy_core.versions import pro_refusal
 
 from ..collector import place_of_root, refresh_quietly
@@ -35,7 +36,7 @@ def execute(args: argparse.Namespace) -> int:
         clean_leftovers(layout)
         tree = installed_version(layout, args.version)
         meta = read_metadata(tree.path)
-        why = pro_refusal(meta.get("status"), meta.get("end_of_life"))
+        why = pro_refusal(meta.status, meta.end_of_life)
         if why and not args.force:
             raise UsageError(
                 f"{tree.version} must not become pro: {why}; choose a supported version, or "

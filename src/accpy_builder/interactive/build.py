@@ -24,24 +24,23 @@ site-packages; setup.sh finds itself. The tree works in whatever root it is inst
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import accpy_sbom as sbom
 from accpy_core import record
 from accpy_core.archive import safe_extract
 from accpy_core.errors import CheckError, CommandError, MetadataError, PackagesError
-from accpy_core.layout import BASE_AREA, INTERACTIVE_KIND, METADATA_NAME, read_metadata
+from accpy_core.layout import BASE_AREA, INTERACTIVE_KIND
+from accpy_core.metadata import Metadata, read_metadata
 from accpy_core.names import SBOM_NAME, sbom_file_name, tarball_stem
 from accpy_core.proc import clean_env, run
 from accpy_manifest import BaseSpec, InteractiveSpec, Manifest, PackagePin
 
-from .. import __version__, bytecode, checks, inject, pack, packages, relocate
+from .. import bytecode, checks, inject, metadata, pack, packages, relocate
 from ..pack import PackResult
 from ..plan import ReleasePlan
 from ..stages import RELEASE_STAGES as STAGES
@@ -82,18 +81,16 @@ def pins(lock: Lock) -> list[PackagePin]:
     return [PackagePin(p.name, p.version, p.hashes) for p in lock.packages]
 
 
-def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> tuple[Path, dict[str, Any]]:
+def unpack_base(tarball: Path, root: Path, base: BaseSpec) -> tuple[Path, Metadata]:
     """The base's tarball unpacked as ``root/base/<version>``, and its ACC-PY.json, which must
     be of the base versions.yaml declares."""
     area = root / BASE_AREA
     safe_extract(tarball, area, strict=True)
     tree = area / base.version
     meta = read_metadata(tree)
-    if meta.get("version") != base.version or not str(meta.get("python", "")).startswith(
-        base.python_minor + "."
-    ):
+    if meta.version != base.version or not meta.python.startswith(base.python_minor + "."):
         raise MetadataError(
-            f"{tarball} holds base {meta.get('version')} (CPython {meta.get('python')}), not "
+            f"{tarball} holds base {meta.version} (CPython {meta.python}), not "
             f"{base.version} (CPython {base.python}); build the base again: make base "
             f"VERSION={base.version}"
         )
@@ -183,32 +180,22 @@ def template_values(spec: InteractiveSpec, base: BaseSpec, platform: str) -> dic
     }
 
 
-def write_metadata(
-    tree: Path, plan: ReleasePlan, base_meta: dict[str, Any], installed: list[dict[str, str]]
-) -> Path:
-    spec, base = plan.spec, plan.base
-    data: dict[str, Any] = {
-        "schema": 1,
-        "name": "acc-py-interactive",
-        "kind": INTERACTIVE_KIND,
-        "version": spec.release,
-        "patch": spec.patch,
-        "release": f"{spec.release}.{spec.patch}",
-        "base": base.version,
-        "base_release": base_meta.get("release"),  # the patch release it was built on
-        "python": base_meta.get("python"),
-        "platform": base_meta.get("platform"),
-        "status": spec.status,
-        "end_of_life": spec.end_of_life.isoformat() if spec.end_of_life else None,
-        "source_date_epoch": plan.source_date_epoch,
-        "requested": list(plan.lock.requested),
-        "index_url": plan.lock.index_url,
-        "packages": installed,
-        "builder": {"name": "acc-py-base-builder", "version": __version__},
-    }
-    path = tree / METADATA_NAME
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+def release_metadata(
+    plan: ReleasePlan, base_meta: Metadata, installed: list[dict[str, str]]
+) -> Metadata:
+    """The release's ``ACC-PY.json``, on the base ``base_meta`` describes."""
+    spec = plan.spec
+    return metadata.interactive_metadata(
+        release=spec.release,
+        patch=spec.patch,
+        base=base_meta,
+        status=spec.status,
+        end_of_life=spec.end_of_life.isoformat() if spec.end_of_life else None,
+        source_date_epoch=plan.source_date_epoch,
+        requested=plan.lock.requested,
+        index_url=plan.lock.index_url,
+        packages=installed,
+    )
 
 
 def _installed(wheelhouse: Path, lock: Lock, platform: str, minor: str) -> list[dict[str, str]]:
@@ -231,7 +218,7 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
     tree = root / spec.release
     with stage(STAGES, "base"):
         base_tree, base_meta = unpack_base(plan.base_tarball, root, base)
-        platform = str(base_meta["platform"])
+        platform = base_meta.platform
         python = base_tree / "bin" / f"python{minor}"
         tree.mkdir(parents=True)
     with stage(STAGES, "wheels"):
@@ -257,10 +244,9 @@ def build_release(plan: ReleasePlan) -> ReleaseResult:
         checks.check_elves(tree, platform)
         smoke(python, tree, spec, base)
     with stage(STAGES, "metadata"):
-        meta = write_metadata(
-            tree, plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor)
-        )
-        bom = sbom.base_bom(read_metadata(meta.parent), name="acc-py-interactive")
+        meta = release_metadata(plan, base_meta, _installed(wheelhouse, plan.lock, platform, minor))
+        metadata.write(tree, meta)
+        bom = sbom.base_bom(meta, name="acc-py-interactive")
         sbom_text = sbom.dumps(bom)
         (tree / SBOM_NAME).write_text(sbom_text, encoding="utf-8")
         record.write_record(tree)
