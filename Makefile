@@ -97,7 +97,7 @@ install: venv
 
 # the images of one base: dist/images/*.oci.tar and local containers-storage
 images: venv
-	@ls $(DIST_DIR)/acc-py-base-$(VERSION)-*-installer.sh >/dev/null 2>&1 \
+	@ls $(DIST_DIR)/acc-py-base-$(VERSION)-*.tar.gz >/dev/null 2>&1 \
 		|| $(MAKE) --no-print-directory base
 	$(BIN)/acc-py-images build $(IMAGE_ARGS)
 
