@@ -10,7 +10,8 @@ SHIPPED := -p accpy_core -p acc_py_install -p acc_py
 ENTRYPOINT := src/accpy_images/files/entrypoint.py
 # the CI templates' jobs helper: runs on the Python of the jobs' base
 CI_HELPER := ci-templates/src/acc_py_ci.py
-RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py
+RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py \
+	recipes/import-index.py
 
 VERSION ?= 2023.06
 MANIFEST ?= versions.yaml
