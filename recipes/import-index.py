@@ -79,9 +79,9 @@ class _Index:
                 if same:
                     names, sizes, subdirs = raw
                     size = sizes.split()
-                    files = {n: int(size[i]) for i, n in enumerate(names.split("/"))}
-                    if not names:
-                        files = {}
+                    files = {}
+                    if names:
+                        files = {n: int(size[i]) for i, n in enumerate(names.split("/"))}
                     got = (files, frozenset(subdirs.split("/")) if subdirs else frozenset())
             self.checked[rel] = got
         return got or None

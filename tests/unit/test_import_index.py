@@ -29,7 +29,8 @@ installed = index.install(tree) if on == "1" else False
 if len(sys.argv) > 6:
     open(sys.argv[6], "w").write("DROPPED = 1\\n")
 out = {"installed": installed}
-for name in ("shadowed", "plain", "pkg.mod", "nspkg.part_a", "nspkg.part_b", "dropped"):
+for name in ("shadowed", "plain", "pkg.mod", "nspkg.part_a", "nspkg.part_b", "deep.sub",
+             "dropped"):
     try:
         mod = __import__(name, fromlist=["_"])
     except ImportError as exc:
@@ -63,6 +64,7 @@ def make_tree(tmp: Path, minor: str) -> tuple[Path, Path, Path]:
         site / "pkg" / "__init__.py": "",
         site / "pkg" / "mod.py": "X = 'mod'\n",
         site / "nspkg" / "part_a.py": "X = 'a'\n",
+        site / "deep" / "sub" / "__init__.py": "",  # deep holds no file: a namespace package
         mutable / "shadowed.py": "X = 'mutable'\n",
         mutable / "nspkg" / "part_b.py": "X = 'b'\n",
     }
@@ -92,7 +94,8 @@ def test_scan_lists_names_kinds_and_source_sizes(tmp_path: Path) -> None:
     tree, _, site = make_tree(tmp_path, "3.11")
     dirs = scan(tree / "lib", tree)
     rel = site.relative_to(tree).as_posix()
-    assert dirs[rel] == ("plain.py/shadowed.py", "12 16", "nspkg/pkg")
+    assert dirs[rel] == ("plain.py/shadowed.py", "12 16", "deep/nspkg/pkg")
+    assert dirs[f"{rel}/deep"] == ("", "", "sub")
     assert dirs[f"{rel}/pkg"] == ("__init__.py/mod.py", "0 10", "")
     assert (tree / INDEX).is_file()
 
@@ -104,7 +107,7 @@ def test_finders_answer_as_cpython_does(minor: str, tmp_path: Path) -> None:
     off = probe(minor, tree, mutable, site, on=False)
     assert on["installed"] is True
     assert on["finders"] == {str(mutable): "FileFinder", str(site): "IndexedFileFinder"}
-    for name in ("shadowed", "plain", "pkg.mod", "nspkg.part_a", "nspkg.part_b"):
+    for name in ("shadowed", "plain", "pkg.mod", "nspkg.part_a", "nspkg.part_b", "deep.sub"):
         assert on[name] == off[name], name
     # an earlier sys.path entry shadows the index; a namespace package spans both
     assert on["shadowed"]["file"] == str(mutable / "shadowed.py")
@@ -113,7 +116,8 @@ def test_finders_answer_as_cpython_does(minor: str, tmp_path: Path) -> None:
     assert on["pkg.mod"]["source"] == "X = 'mod'\n"
     assert on["dropped"].startswith("ImportError")
     rel = site.relative_to(tree).as_posix()
-    assert on["answered"] == [rel, f"{rel}/nspkg", f"{rel}/pkg"]  # from the index
+    answered = [rel, f"{rel}/deep", f"{rel}/deep/sub", f"{rel}/nspkg", f"{rel}/pkg"]
+    assert on["answered"] == answered  # from the index
 
 
 @pytest.mark.parametrize("minor", every_python())
