@@ -1,11 +1,12 @@
 """The import index of an Acc-Py tree: path-entry finders that answer from memory for the
 tree's own directories, which never change once installed (issue 20).
 
-The builder writes ``share/acc-py/import-index`` (accpy_builder.importindex): for every
-directory under the tree's ``lib/pythonX.Y`` (the standard library, lib-dynload,
-site-packages and every package in them), the names it holds, which of them are
-directories, and the size of each ``.py`` file; and the one mtime every directory and file of
-the tree has once unpacked (the archive's, SOURCE_DATE_EPOCH). The usage hook
+The builder writes ``share/acc-py/import-index`` and ``share/acc-py/bytecode-pack``
+(accpy_core.importindex describes them): for every directory under the tree's
+``lib/pythonX.Y`` (the standard library, lib-dynload, site-packages, every package and
+``__pycache__`` in them), the names it holds, which of them are directories, the size of each
+``.py`` and ``.pyc`` and where each ``.pyc`` is in the pack; and the one mtime every directory
+and file of the tree has once unpacked (the archive's, SOURCE_DATE_EPOCH). The usage hook
 (sitecustomize) calls :func:`install` once ``site`` has set sys.path up; from then on:
 
 * ``sys.path_hooks`` starts with a hook that gives an :class:`IndexedFileFinder` for a path
@@ -24,8 +25,12 @@ the tree has once unpacked (the archive's, SOURCE_DATE_EPOCH). The usage hook
   own find_spec, stat and listing included.
 * ``.py`` modules load through :class:`IndexedSourceFileLoader`, a SourceFileLoader whose
   path_stats comes from the index (the pycs are unchecked-hash: the source is not read) and
-  whose get_data reads a file of the tree with os.open/os.read (so not through an
-  io.open_code hook: the tree is the base's own).
+  whose get_data reads a ``.pyc`` from the pack, with one pread, once its ``__pycache__`` is
+  checked as above (the pack is opened once per process, its descriptor kept; each read is
+  checked against its tag), and any other file of the tree with os.open/os.read (so not
+  through an io.open_code hook: the tree is the base's own). ``.pyc`` modules without a
+  source (the hook's own) load likewise through :class:`IndexedSourcelessFileLoader`.
+  ``__file__``, ``__cached__`` and the spec are CPython's: the ``.pyc`` files are there too.
 
 Off: ``ACC_PY_NO_IMPORT_INDEX`` set to anything but "" or "0" (the hook then calls nothing
 here). Stdlib only, Python 3.7 and later; it never raises at start-up (the hook swallows).
@@ -41,28 +46,34 @@ if TYPE_CHECKING:  # never at run time
 
     from typing_extensions import Literal
 
-    Listing = Tuple[Dict[str, int], FrozenSet[str]]  # files (name: size of a .py, else -1), dirs
+    #: files (name: (size of a .py or .pyc else -1, offset of a .pyc in the pack else -1)), dirs
+    Listing = Tuple[Dict[str, Tuple[int, int]], FrozenSet[str]]
 
-#: the index's format; another one is ignored
-FORMAT = 1
-#: where the index is, relative to the tree
+#: the index's format; another one is ignored (keep in step with accpy_core.importindex)
+FORMAT = 2
+#: where the index and the bytecode pack are, relative to the tree
 INDEX = "share/acc-py/import-index"
+PACK = "share/acc-py/bytecode-pack"
+#: what stands before each .pyc in the pack, with its offset (8 bytes, little-endian)
+TAG = b"AccPyPk\0"
 
 _external = sys.modules["_frozen_importlib_external"]
 _bootstrap = sys.modules["_frozen_importlib"]
 _FileFinder = _external.FileFinder
 _SourceFileLoader = _external.SourceFileLoader
+_SourcelessFileLoader = _external.SourcelessFileLoader
 
 
 class _Index:
-    """The index of one tree, as loaded, and which of its directories were checked."""
+    """The index of one tree, as loaded, which of its directories were checked, and the pack."""
 
-    def __init__(self, tree: str, epoch: int, dirs: "Dict[str, Tuple[str, str, str]]") -> None:
+    def __init__(self, tree: str, epoch: int, dirs: "Dict[str, bytes]") -> None:
         self.tree = tree
         self.prefix = tree + "/"
         self.epoch = epoch
         self.dirs = dirs
         self.checked: "Dict[str, Union[Listing, Literal[False]]]" = {}
+        self.pack = -2  # its descriptor; -2: not opened yet, -1: not usable
 
     def listing(self, rel: str) -> "Optional[Listing]":
         """The listing of ``rel`` when its mtime is the index's (one stat, the first time), or
@@ -77,21 +88,60 @@ class _Index:
                 except OSError:
                     same = False
                 if same:
-                    names, sizes, subdirs = raw
-                    size = sizes.split()
+                    names, sizes, offsets, subdirs = raw.decode("utf-8").split("\0")
                     files = {}
                     if names:
-                        files = {n: int(size[i]) for i, n in enumerate(names.split("/"))}
+                        size, offset = sizes.split(), offsets.split()
+                        for i, n in enumerate(names.split("/")):
+                            files[n] = (int(size[i]), int(offset[i]))
                     got = (files, frozenset(subdirs.split("/")) if subdirs else frozenset())
             self.checked[rel] = got
         return got or None
+
+    def packed(self, offset: int, size: int) -> "Optional[bytes]":
+        """The ``size`` bytes of a .pyc at ``offset`` in the pack (one pread; the pack opened
+        the first time), or None."""
+        fd = self.pack
+        if fd == -2:
+            try:
+                fd = os.open(self.prefix + PACK, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                fd = -1
+            self.pack = fd
+        if fd < 0:
+            return None
+        try:
+            data = os.pread(fd, size + 16, offset - 16)
+        except OSError:
+            data = b""
+        if len(data) != size + 16 or data[:16] != TAG + offset.to_bytes(8, "little"):
+            # the program closed it (and maybe opened another file under its number), or the
+            # pack differs: the .pyc files from now on, the descriptor never closed here
+            self.pack = -1
+            return None
+        return data[16:]
+
+    def get_data(self, path: str) -> bytes:
+        """The bytes of the file ``path`` of the tree: a .pyc from the pack when its directory
+        is unchanged, else in one open, reads and a close (FileLoader's goes through
+        io.open_code, which adds a stat, an ioctl and a seek)."""
+        cut = path.rfind("/")
+        listing = self.listing(path[len(self.prefix) : cut])
+        if listing is not None:
+            size, offset = listing[0].get(path[cut + 1 :], (-1, -1))
+            if offset >= 0:
+                data = self.packed(offset, size)
+                if data is not None:
+                    return data
+        return _read(path)
 
 
 _index: "Optional[_Index]" = None
 
 
 class IndexedSourceFileLoader(_SourceFileLoader):  # type: ignore[misc,valid-type]
-    """SourceFileLoader with the source's stat from the index (size, and the tree's mtime)."""
+    """SourceFileLoader with the source's stat from the index (size, and the tree's mtime) and
+    the bytecode from the pack."""
 
     _acc_py_size = -1
 
@@ -101,11 +151,18 @@ class IndexedSourceFileLoader(_SourceFileLoader):  # type: ignore[misc,valid-typ
         return super().path_stats(path)  # type: ignore[no-any-return]
 
     def get_data(self, path: str) -> bytes:
-        """The file's bytes, in one open, reads and a close: FileLoader's goes through
-        io.open_code, which adds a stat, an ioctl and a seek."""
         if _index is None or path[: len(_index.prefix)] != _index.prefix:
             return super().get_data(path)  # type: ignore[no-any-return]
-        return _read(path)
+        return _index.get_data(path)
+
+
+class IndexedSourcelessFileLoader(_SourcelessFileLoader):  # type: ignore[misc,valid-type]
+    """SourcelessFileLoader with the bytecode from the pack."""
+
+    def get_data(self, path: str) -> bytes:
+        if _index is None or path[: len(_index.prefix)] != _index.prefix:
+            return super().get_data(path)  # type: ignore[no-any-return]
+        return _index.get_data(path)
 
 
 class IndexedFileFinder(_FileFinder):  # type: ignore[misc,valid-type]
@@ -134,7 +191,7 @@ class IndexedFileFinder(_FileFinder):  # type: ignore[misc,valid-type]
             for suffix, loader_class in self._loaders:
                 init = "__init__" + suffix
                 if init in sub[0] if sub is not None else _external._path_isfile(base + "/" + init):
-                    size = sub[0].get(init, -1) if sub is not None else -1
+                    size = sub[0][init][0] if sub is not None else -1
                     return self._acc_py_spec(loader_class, fullname, base + "/" + init, [base],
                                              target, size)  # fmt: skip
             is_namespace = True
@@ -142,7 +199,7 @@ class IndexedFileFinder(_FileFinder):  # type: ignore[misc,valid-type]
             name = tail + suffix
             if name in files:
                 return self._acc_py_spec(
-                    loader_class, fullname, self.path + "/" + name, None, target, files[name]
+                    loader_class, fullname, self.path + "/" + name, None, target, files[name][0]
                 )
         if is_namespace:
             spec = _bootstrap.ModuleSpec(fullname, None)
@@ -161,10 +218,10 @@ class IndexedFileFinder(_FileFinder):  # type: ignore[misc,valid-type]
 
 def _details() -> "List[Tuple[type, List[str]]]":
     """FileFinder's loaders, with IndexedSourceFileLoader for the sources."""
-    out = []
-    for loader, suffixes in _external._get_supported_file_loaders():
-        out.append((IndexedSourceFileLoader if loader is _SourceFileLoader else loader, suffixes))
-    return out
+    ours = {_SourceFileLoader: IndexedSourceFileLoader,
+            _SourcelessFileLoader: IndexedSourcelessFileLoader}  # fmt: skip
+    return [(ours.get(loader, loader), suffixes)
+            for loader, suffixes in _external._get_supported_file_loaders()]  # fmt: skip
 
 
 def _read(path: str) -> bytes:

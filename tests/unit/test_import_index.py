@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, every_python, python_exe
 
-from accpy_builder.importindex import INDEX, scan, write_index
+from accpy_builder.importindex import INDEX, PACK, scan, write_index
+from accpy_core import importindex
 
 EPOCH = 1685577600  # 2023-06-01, as a base's archive has it
 RECIPE = PROJECT / "recipes" / "import-index.py"
@@ -48,6 +49,7 @@ finders = {p: type(f).__name__ for p, f in sys.path_importer_cache.items() if p 
 out["finders"] = finders
 checked = index._index.checked if index._index else {}
 out["answered"] = sorted(k for k, v in checked.items() if v)
+out["pack"] = index._index.pack >= 0 if index._index else None
 print(json.dumps(out))
 """
 
@@ -71,6 +73,15 @@ def make_tree(tmp: Path, minor: str) -> tuple[Path, Path, Path]:
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    # the tree's sources compiled as a base's are, by the Python under test
+    compile_them = (
+        "import py_compile, sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    py_compile.compile(p, doraise=True,"
+        " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+    )
+    sources = [str(p) for p in files if p.is_relative_to(tree)]
+    subprocess.run([str(python_exe(minor)), "-c", compile_them, *sources], check=True)
     write_index(tree, minor, EPOCH)
     for dirpath, dirnames, filenames in os.walk(tree, topdown=False):
         for name in [*filenames, *dirnames]:
@@ -90,14 +101,57 @@ def probe(minor: str, tree: Path, mutable: Path, site: Path, *extra: str, on: bo
     return result
 
 
-def test_scan_lists_names_kinds_and_source_sizes(tmp_path: Path) -> None:
+def test_scan_lists_names_kinds_and_sizes(tmp_path: Path) -> None:
     tree, _, site = make_tree(tmp_path, "3.11")
-    dirs = scan(tree / "lib", tree)
+    dirs = scan(str(tree), "lib")
     rel = site.relative_to(tree).as_posix()
-    assert dirs[rel] == ("plain.py/shadowed.py", "12 16", "deep/nspkg/pkg")
-    assert dirs[f"{rel}/deep"] == ("", "", "sub")
-    assert dirs[f"{rel}/pkg"] == ("__init__.py/mod.py", "0 10", "")
+    pycs = ["plain.cpython-311.pyc", "shadowed.cpython-311.pyc"]
+    sizes = [(site / "__pycache__" / n).stat().st_size for n in pycs]
+    assert dirs[rel] == (["plain.py", "shadowed.py"], [12, 16], [-1, -1],
+                         ["__pycache__", "deep", "nspkg", "pkg"])  # fmt: skip
+    assert dirs[f"{rel}/deep"] == ([], [], [], ["sub"])
+    assert dirs[f"{rel}/pkg"] == (["__init__.py", "mod.py"], [0, 10], [-1, -1], ["__pycache__"])
+    assert dirs[f"{rel}/__pycache__"][:2] == (pycs, sizes)
     assert (tree / INDEX).is_file()
+
+
+def test_the_pack_holds_every_pyc_behind_its_tag(tmp_path: Path) -> None:
+    tree, _, _ = make_tree(tmp_path, "3.11")
+    index = importindex.read(str(tree))
+    assert index is not None and index.epoch == EPOCH
+    pack = (tree / PACK).read_bytes()
+    count = 0
+    for rel, raw in index.dirs.items():
+        names, sizes, offsets, _ = importindex.decode(raw)
+        for name, size, offset in zip(names, sizes, offsets, strict=True):
+            if name.endswith(".pyc"):
+                count += 1
+                assert pack[offset - 16 : offset] == b"AccPyPk\0" + offset.to_bytes(8, "little")
+                assert pack[offset : offset + size] == (tree / rel / name).read_bytes()
+            else:
+                assert offset == -1
+    assert count == 6
+    assert importindex.compare(str(tree)) == []
+
+
+def test_compare_names_what_differs_from_the_index(tmp_path: Path) -> None:
+    tree, _, site = make_tree(tmp_path, "3.11")
+    rel = site.relative_to(tree).as_posix()
+    (site / "dropped.py").write_text("X = 1\n")
+    pyc = site / "pkg" / "__pycache__" / "mod.cpython-311.pyc"
+    data = bytearray(pyc.read_bytes())
+    data[-1] ^= 1
+    pyc.write_bytes(bytes(data))
+    (site / "deep" / "sub" / "__init__.py").unlink()
+    (site / "deep" / "sub" / "__init__.py").mkdir()
+    os.utime(site / "deep" / "sub", (EPOCH, EPOCH))
+    assert importindex.compare(str(tree)) == [
+        f"{rel}/: changed since it was indexed (its mtime is not the archive's)",
+        f"{rel}/dropped.py: file not in the import index",
+        f"{rel}/deep/sub/__init__.py: file of the import index missing",
+        f"{rel}/deep/sub/__init__.py: directory not in the import index",
+        f"{rel}/pkg/__pycache__/mod.cpython-311.pyc: differs from its copy in the bytecode pack",
+    ]
 
 
 @pytest.mark.parametrize("minor", every_python())
@@ -117,7 +171,9 @@ def test_finders_answer_as_cpython_does(minor: str, tmp_path: Path) -> None:
     assert on["dropped"].startswith("ImportError")
     rel = site.relative_to(tree).as_posix()
     answered = [rel, f"{rel}/deep", f"{rel}/deep/sub", f"{rel}/nspkg", f"{rel}/pkg"]
-    assert on["answered"] == answered  # from the index
+    pycache = [f"{d}/__pycache__" for d in answered if d != f"{rel}/deep"]
+    assert on["answered"] == sorted(answered + pycache)  # from the index
+    assert on["pack"] is True  # the bytecode came from the pack
 
 
 @pytest.mark.parametrize("minor", every_python())
