@@ -354,3 +354,29 @@ def test_cpythons_import_suites_pass_alike(base: Path, tmp_path: Path) -> None:
     print(f"with the index: {summary}; failed: {sorted(failed)}")
     assert set(on) == set(off)
     assert failed == failed_off == {}
+
+
+def test_verify_names_what_differs_from_the_index(
+    base_dist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """acc-py-install installs the base so that every directory matches its index; verify
+    names a directory where a file was dropped in, and the file."""
+    from acc_py_install.cli import main
+
+    (tarball,) = base_dist.glob("*.tar.gz")
+    root = tmp_path / "root"
+    assert main(["install", str(tarball), "--root", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--root", str(root)]) == 0
+    assert ": ok" in capsys.readouterr().out
+    tree = root / "base" / f"._{VERSION}.1"
+    site = tree / "lib" / f"python{MINOR}" / "site-packages"
+    site.chmod(0o755)
+    (site / "accpy_dropped.py").write_text("X = 1\n")
+    assert main(["verify", "--root", str(root)]) != 0
+    out = capsys.readouterr().out
+    rel = f"lib/python{MINOR}/site-packages"
+    assert "DIFFERS from its import index" in out
+    assert f"  {rel}/: changed since it was indexed (its mtime is not the archive's)\n" in out
+    assert f"  {rel}/accpy_dropped.py: file not in the import index\n" in out
+    assert f"  extra: {rel}/accpy_dropped.py\n" in out
