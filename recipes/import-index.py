@@ -237,24 +237,26 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
-def load(tree: str) -> "Optional[_Index]":
-    """The index of ``tree`` (its physical path, as sys.path names it), or None."""
-    try:
-        data = marshal.loads(_read(tree + "/" + INDEX))
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
-    if not isinstance(data, tuple) or len(data) != 3 or data[0] != FORMAT:
+def load(tree: str, data: "Any" = None) -> "Optional[_Index]":
+    """The index of ``tree`` (its physical path, as sys.path names it), or None; ``data``: the
+    index file's contents, already unmarshalled (the hook reads the file once for both)."""
+    if data is None:
+        try:
+            data = marshal.loads(_read(tree + "/" + INDEX))
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+    if not isinstance(data, tuple) or len(data) < 3 or data[0] != FORMAT:
         return None
     return _Index(tree, data[1], data[2])
 
 
-def install(tree: str) -> bool:
+def install(tree: str, data: "Any" = None) -> bool:
     """Put the finders of ``tree``'s index in place (see the module's docstring); False when
-    there is no usable index or the switch is off."""
+    there is no usable index or the switch is off. ``data``: as :func:`load`'s."""
     global _index  # noqa: PLW0603 - the finders' one index, set once
     if os.environ.get("ACC_PY_NO_IMPORT_INDEX", "0") not in ("", "0"):
         return False
-    index = load(tree)
+    index = load(tree, data)
     if index is None:
         return False
     _index = index

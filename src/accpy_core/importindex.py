@@ -4,12 +4,15 @@ read in the tree's directories, written once at build time (issue 20). The build
 (``recipes/import-index.py``, ``lib/pythonX.Y/_acc_py_index.pyc`` in a base) and
 ``acc-py-install verify`` names what differs from them (:func:`compare`).
 
-``share/acc-py/import-index`` is ``marshal.dumps((FORMAT, epoch, dirs), 4)`` (marshal version
-4, which every Python from 3.4 reads): ``epoch`` the mtime every directory and file of the tree
-has once unpacked (the archive's, SOURCE_DATE_EPOCH); ``dirs`` maps each directory under
-``lib/pythonX.Y``, tree-relative (``__pycache__`` directories included), to ONE bytes
-object (UTF-8: marshal loads bytes fastest, and it is loaded at every start), four fields
-joined by NUL, decoded and split only when the finders first use the directory:
+``share/acc-py/import-index`` is ``marshal.dumps((FORMAT, epoch, dirs, finders), 4)``
+(marshal version 4, which every Python from 3.4 reads): ``epoch`` the mtime every directory and
+file of the tree has once unpacked (the archive's, SOURCE_DATE_EPOCH); ``finders`` the bytes of
+``lib/pythonX.Y/_acc_py_index.pyc``, the finders compiled by the tree's own Python (the hook
+reads this one file for the finders and their data; b"" when the tree has none); ``dirs``
+maps each directory under ``lib/pythonX.Y``, tree-relative (``__pycache__`` directories
+included), to ONE bytes object (UTF-8: marshal loads bytes fastest, and it is loaded at every
+start), four fields joined by NUL, decoded and split only when the finders first use the
+directory:
 
 * its non-directory names, joined by ``/``;
 * their sizes, joined by spaces: a ``.py``'s (the loader's path_stats) and a ``.pyc``'s (what
@@ -41,6 +44,8 @@ INDEX = "share/acc-py/import-index"
 PACK = "share/acc-py/bytecode-pack"
 TAG = b"AccPyPk\0"
 TAG_SIZE = 16
+#: the finders, sourceless, in the standard library (their source: recipes/import-index.py)
+FINDERS = "_acc_py_index.pyc"
 
 Entry = Tuple[List[str], List[int], List[int], List[str]]  # names, sizes, offsets, subdirs
 
@@ -85,9 +90,14 @@ def scan(tree: str, top: str) -> dict[str, Entry]:
 
 
 def write(tree: str, minor: str, epoch: int) -> tuple[str, str]:
-    """Write the index and the bytecode pack of ``tree`` (its ``lib/python{minor}``); return
-    their paths."""
+    """Write the index and the bytecode pack of ``tree`` (its ``lib/python{minor}``, and its
+    compiled finders when it has them); return their paths."""
     entries = scan(tree, "lib/python" + minor)
+    try:
+        with open(os.path.join(tree, "lib/python" + minor, FINDERS), "rb") as fh:
+            finders = fh.read()
+    except FileNotFoundError:
+        finders = b""
     pack_path, index_path = os.path.join(tree, PACK), os.path.join(tree, INDEX)
     os.makedirs(os.path.dirname(index_path), exist_ok=True)
     with open(pack_path, "wb") as pack:
@@ -98,7 +108,7 @@ def write(tree: str, minor: str, epoch: int) -> tuple[str, str]:
                     offsets[i] = _append(pack, os.path.join(tree, rel, name), sizes[i])
     dirs = {rel: encode(e) for rel, e in entries.items()}
     with open(index_path, "wb") as fh:
-        fh.write(marshal.dumps((FORMAT, epoch, dirs), 4))
+        fh.write(marshal.dumps((FORMAT, epoch, dirs, finders), 4))
     for path in (pack_path, index_path):
         os.chmod(path, 0o644)
     return index_path, pack_path
@@ -144,7 +154,7 @@ def read(tree: str) -> Index | None:
             data = marshal.loads(fh.read())
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if not isinstance(data, tuple) or len(data) != 3 or data[0] != FORMAT:
+    if not isinstance(data, tuple) or len(data) != 4 or data[0] != FORMAT:
         return None
     return Index(data[1], data[2])
 
