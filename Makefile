@@ -134,8 +134,9 @@ ci-templates-lock: venv
 # build compiles bin/acc-py), for the foreign-host tests openssl (a test CA), Xvfb and
 # xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, libfuse3 (bench_startup's
 # emulated shared file system), for the images buildah, podman, skopeo, mmdebstrap (the test
-# OS image) and docker-registry (a loopback registry), and for the CI templates' pipelines rsync and git (gitlab-ci-local's shell executor) and, from
-# npm, gitlab-ci-local itself (under $(VENV)/node).
+# OS image) and docker-registry (a loopback registry), and for the CI templates' pipelines
+# rsync and git (gitlab-ci-local's shell executor) and, from npm, gitlab-ci-local itself
+# (under $(VENV)/node).
 test-deps: $(GITLAB_CI_LOCAL)
 	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap rsync git; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
