@@ -55,6 +55,20 @@ EOL_2412 = "2027-03-31"
 #: and what building the projects made by `acc-py init` takes
 DEFAULTS = (ci_templates.PYTEST, ci_templates.SPHINX, "setuptools", "wheel")
 
+#: the include of Acc-Py's documentation, word for word (the pipeline and the docs)
+DOCUMENTED = """\
+include:
+  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
+    ref: 'v2'
+    file: 'python-package.yml'
+  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
+    ref: 'v2'
+    file: 'build-docs.yml'
+variables:
+  PYTHON_VERSIONS: "3.11,3.13"
+  PYPI_REPOSITORY: "acc-py-repo"
+"""
+
 
 @dataclass(frozen=True)
 class Runner:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from ci_runner import (
     DEFAULTS,
+    DOCUMENTED,
     PYTHONS,
     Runner,
     as_repository,
@@ -256,21 +257,6 @@ def test_the_pipeline_passes_on_both_bases(
             ran = in_base(runner.root / "base" / version, body, runner.home)
             assert ran.returncode == 0, ran.stdout + ran.stderr
             assert ran.stdout.strip(), ran.stderr
-
-
-#: the include of Acc-Py's documentation, for the pipeline and the documentation
-DOCUMENTED = """\
-include:
-  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
-    ref: 'v2'
-    file: 'python-package.yml'
-  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
-    ref: 'v2'
-    file: 'build-docs.yml'
-variables:
-  PYTHON_VERSIONS: "3.11,3.13"
-  PYPI_REPOSITORY: "acc-py-repo"
-"""
 
 
 def test_documentation_of_a_real_project(runner: Runner, tmp_path: Path) -> None:

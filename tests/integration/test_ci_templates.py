@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ci_runner import (
     DEFAULTS,
+    DOCUMENTED,
     EOL_2412,
     PYTHONS,
     TODAY,
@@ -74,19 +75,6 @@ PRE_COMMIT = {
         '        entry: "\\t"\n        types: [python]\n'
     ),
 }
-#: the include of Acc-Py's documentation, word for word
-DOCUMENTED = """\
-include:
-  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
-    ref: 'v2'
-    file: 'python-package.yml'
-  - project: 'acc-co/devops/python/acc-py-gitlab-ci-templates'
-    ref: 'v2'
-    file: 'build-docs.yml'
-variables:
-  PYTHON_VERSIONS: "3.11,3.13"
-  PYPI_REPOSITORY: "acc-py-repo"
-"""
 
 
 @pytest.fixture(scope="module")
