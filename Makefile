@@ -10,8 +10,7 @@ SHIPPED := -p accpy_core -p acc_py_install -p acc_py
 ENTRYPOINT := src/accpy_images/files/entrypoint.py
 # the CI templates' jobs helper: runs on the Python of the jobs' base
 CI_HELPER := ci-templates/src/acc_py_ci.py
-RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py \
-	recipes/import-index.py
+RENDERED := build/lint/sitecustomize.py build/lint/acc-py.py build/lint/_acc_py_interactive.py
 
 VERSION ?= 2023.06
 MANIFEST ?= versions.yaml
@@ -132,17 +131,15 @@ ci-templates-lock: venv
 # and tcsh), strace (file-system call counts), shellcheck (the self-extracting installer's sh),
 # PostgreSQL (the usage collector's backend), a C compiler with the static C library (every
 # build compiles bin/acc-py), for the foreign-host tests openssl (a test CA), Xvfb and
-# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, libfuse3 (bench_startup's
-# emulated shared file system), for the images buildah, podman, skopeo, mmdebstrap (the test
-# OS image) and docker-registry (a loopback registry), and for the CI templates' pipelines
-# rsync and git (gitlab-ci-local's shell executor) and, from npm, gitlab-ci-local itself
-# (under $(VENV)/node).
+# xdpyinfo (tkinter on a virtual display) and the DejaVu fonts, for the images buildah,
+# podman, skopeo, mmdebstrap (the test OS image) and docker-registry (a loopback registry), and
+# for the CI templates' pipelines rsync and git (gitlab-ci-local's shell executor) and, from
+# npm, gitlab-ci-local itself (under $(VENV)/node).
 test-deps: $(GITLAB_CI_LOCAL)
 	@missing=""; for s in bash zsh dash tcsh strace shellcheck openssl buildah podman skopeo mmdebstrap rsync git; do command -v $$s >/dev/null || missing="$$missing $$s"; done; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v fuse-overlayfs >/dev/null || missing="$$missing fuse-overlayfs uidmap"; \
-	pkg-config --exists fuse3 2>/dev/null && command -v fusermount3 >/dev/null || missing="$$missing libfuse3-dev fuse3 pkg-config"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v xdpyinfo >/dev/null || missing="$$missing x11-utils"; \
@@ -201,7 +198,6 @@ bench: venv
 	$(BIN)/python benchmarks/bench_build.py --version $(VERSION)
 	$(BIN)/python benchmarks/bench_install.py
 	$(BIN)/python benchmarks/bench_venv.py
-	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_usage.py
 	$(BIN)/python benchmarks/bench_failures.py
 	$(BIN)/python benchmarks/bench_images.py

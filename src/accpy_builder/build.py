@@ -24,7 +24,6 @@ from . import (
     bytecode,
     checks,
     hostpaths,
-    importindex,
     inject,
     metadata,
     pack,
@@ -159,7 +158,6 @@ def build(plan: BuildPlan, *, progress: bool = False) -> BuildResult:
     with stage(STAGES, "bytecode"):
         bytecode.compile_bytecode(python, tree, minor)
         bytecode.make_sourceless(tree, minor)
-        importindex.write_index(tree, minor, plan.source_date_epoch)
     with stage(STAGES, "checks"):
         forbidden = [str(plan.work_dir.resolve()), str(work)]
         if isinstance(plan.source, AdoptSource):

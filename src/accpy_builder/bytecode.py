@@ -17,10 +17,9 @@ the base's own interpreter:
   left to one process at the end.
 * Files that fail to compile (lib2to3's deliberately broken test data) are skipped and counted.
 * Modules imported at EVERY start of every Python of the base (the usage hook, which is the
-  stdlib's ``sitecustomize``, and the import index's finders, ``_acc_py_index``) are then
-  shipped as sourceless bytecode: ``lib/pythonX.Y/NAME.pyc`` with no ``NAME.py`` beside
-  it. The import system then stats one file fewer per start. The source stays readable in
-  ``share/acc-py/NAME.py``.
+  stdlib's ``sitecustomize``) are then shipped as sourceless bytecode: ``lib/pythonX.Y/NAME.pyc``
+  with no ``NAME.py`` beside it. The import system then stats one file fewer per start. The
+  source stays readable in ``share/acc-py/NAME.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from accpy_core.proc import clean_env, run
 log = logging.getLogger(__name__)
 
 #: stdlib modules imported at every interpreter start: shipped as sourceless bytecode.
-SOURCELESS = ("sitecustomize", "_acc_py_index")
+SOURCELESS = ("sitecustomize",)
 
 #: files per compiling process: small enough to balance two cores, big enough that starting
 #: the processes costs little (fixed: the chunks, hence the bytes, depend only on the tree)

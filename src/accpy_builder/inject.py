@@ -137,8 +137,6 @@ PAYLOAD: tuple[Item, ...] = (
     Template("{stdlib}/EXTERNALLY-MANAGED", "EXTERNALLY-MANAGED.in"),
     # the usage hook: the stdlib's sitecustomize fires in the base and in every venv of it
     Template("{stdlib}/sitecustomize.py", "sitecustomize.py.in"),
-    # the import index's finders, which the hook puts in place (accpy_builder.importindex)
-    Copy("{stdlib}/_acc_py_index.py", "import-index.py"),
     # the interpreter's launcher: it starts the interpreter of its own tree by that tree's
     # physical path, so that a process keeps the tree it started on whatever pro does; a copy
     # of it out of the tree runs the interpreter it carries, as a copy of that would run

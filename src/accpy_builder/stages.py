@@ -60,14 +60,8 @@ BASE_STAGES = (
     ),
     Stage(
         "bytecode",
-        "`bytecode.py`, `importindex.py`",
-        "`unchecked-hash` pycs, so a read-only base never compiles at import; the import index "
-        "(`share/acc-py/import-index`: every directory under `lib/pythonX.Y`, its names, kinds "
-        "and sizes) and the bytecode pack (`share/acc-py/bytecode-pack`: every pyc), from which "
-        "the usage hook's finders (`_acc_py_index`) answer imports in the base's own "
-        "directories after one stat each and read each module's bytecode with one pread, "
-        "CPython's FileFinder taking over for a directory whose mtime changed "
-        "(`ACC_PY_NO_IMPORT_INDEX=1`: off; `acc-py-install verify` names such a directory)",
+        "`bytecode.py`",
+        "`unchecked-hash` pycs, so a read-only base never compiles at import",
     ),
     Stage("checks", "`checks.py`", "see below"),
     Stage(

@@ -255,7 +255,6 @@ def _extract_members(
     tar: tarfile.TarFile, root: Path, archive: Path, digests: Digests | None, *, strict: bool
 ) -> None:
     symlinks: list[str] = []
-    dirs: list[tuple[str, int]] = []  # (path, mtime): set once every member is written
     top = str(root)
     # Relative directories known to resolve inside the destination: real directories made here
     # under a checked parent. Their members need no realpath() walk (the costly part of the
@@ -288,7 +287,6 @@ def _extract_members(
                         os.mkdir(path, 0o700)
                 safe_dirs.add(name)
             os.chmod(path, clean.mode)
-            dirs.append((path, int(member.mtime)))
         elif clean.issym():
             try:
                 os.symlink(clean.linkname, path)
@@ -326,10 +324,6 @@ def _extract_members(
             raise ArchiveError(
                 f"{archive}: refusing {name!r}: symlink resolves outside the destination"
             )
-    # the directories' mtimes as archived, as GNU tar leaves them: a base's import index
-    # checks each directory's against the archive's (a file dropped in later changes it)
-    for path, mtime in dirs:
-        os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
 def check_member_form(member: tarfile.TarInfo, archive: Path, *, strict: bool = False) -> None:

@@ -1,13 +1,10 @@
-"""verify [VERSION[.PATCH]]: hash every file of installed trees against their ACC-PY.RECORD, and
-check their directories against their import index (issue 20: a directory that differs from it
-is one where the index's finders fall back to CPython's)."""
+"""verify [VERSION[.PATCH]]: hash every file of installed trees against their ACC-PY.RECORD."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from accpy_core import importindex
 from accpy_core.errors import RecordError, UsageError
 from accpy_core.layout import RECORD_NAME, Layout, Tree
 from accpy_core.record import compare_record, read_record
@@ -17,7 +14,7 @@ from .common import add_root, installed_version, layout_of
 
 log = logging.getLogger(__name__)
 
-HELP = "check installed trees file by file against their ACC-PY.RECORD and their import index"
+HELP = "check installed trees file by file against their ACC-PY.RECORD"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -50,28 +47,21 @@ def execute(args: argparse.Namespace) -> int:
     bad: list[str] = []
     for tree in _selected(layout, args.version):
         diff = compare_record(tree.path, read_record(tree.path / RECORD_NAME))
-        index = importindex.compare(str(tree.path))
-        if not diff and not index:
+        if not diff:
             print(f"{tree.release}: ok")
             continue
         bad.append(tree.release)
-        if diff:
-            print(f"{tree.release}: DIFFERS from {RECORD_NAME} ({tree.path})")
-            for what, paths in (
-                ("modified", diff.modified),
-                ("missing", diff.missing),
-                ("extra", diff.extra),
-            ):
-                for path in paths:
-                    print(f"  {what}: {path}")
-        if index:
-            print(f"{tree.release}: DIFFERS from its import index ({importindex.INDEX}):")
-            for line in index:
-                print(f"  {line}")
+        print(f"{tree.release}: DIFFERS from {RECORD_NAME} ({tree.path})")
+        for what, paths in (
+            ("modified", diff.modified),
+            ("missing", diff.missing),
+            ("extra", diff.extra),
+        ):
+            for path in paths:
+                print(f"  {what}: {path}")
     if bad:
         raise RecordError(
-            f"{', '.join(bad)} differ(s) from the record or the import index (listed above); "
-            "reinstall from the "
+            f"{', '.join(bad)} differ(s) from the record (listed above); reinstall from the "
             "tarball (remove --force, then install) or find who changed the tree"
         )
     return 0
