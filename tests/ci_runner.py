@@ -269,3 +269,19 @@ def jobs_of(proc: subprocess.CompletedProcess[str]) -> list[str]:
     """The job names of ``gitlab-ci-local --list``."""
     jobs = [line.split("  ")[0].strip() for line in proc.stdout.splitlines()[1:]]
     return [j for j in jobs if j and not j.startswith("name")]
+
+
+def from_the_index(
+    runner: Runner, where: Path, requirement: str, command: str
+) -> Iterator[subprocess.CompletedProcess[str]]:
+    """On each base of the matrix: a fresh `acc-py venv` under ``where``, ``requirement``
+    pip-installed into it from the site index, then its python runs ``command`` (arguments
+    after ``python``) from /, so that nothing of ``where`` is imported."""
+    for version in PYTHONS:
+        venv = where / f"venv-{version}"
+        body = (
+            f"cd {where} && acc-py venv {venv} >/dev/null && "
+            f"{venv}/bin/python -m pip install -q {requirement} && cd / && {venv}/bin/python "
+            f"{command}"
+        )
+        yield in_base(runner.root / "base" / version, body, runner.home)

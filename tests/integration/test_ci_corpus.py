@@ -33,12 +33,13 @@ from ci_runner import (
     Runner,
     as_repository,
     fill_index,
+    from_the_index,
     gitlab_ci_local,
     init_ci,
     results,
     runner_on,
 )  # fmt: skip
-from conftest import PROJECT, build_cache, in_base, shared_dir
+from conftest import PROJECT, build_cache, shared_dir
 from servers import Index
 
 from accpy_builder import pins
@@ -248,13 +249,8 @@ def test_the_pipeline_passes_on_both_bases(
     if project.release:
         published = runner.index.files(project.name)
         assert len(published) == len(wheels) + 1, published  # the wheels and the sdist
-        for version in PYTHONS:
-            body = (
-                f"cd {tmp_path} && acc-py venv ./venv-{version} >/dev/null && "
-                f"./venv-{version}/bin/python -m pip install -q {project.name}=={project.version} "
-                f"&& cd / && {tmp_path}/venv-{version}/bin/python -c {project.probe!r}"
-            )
-            ran = in_base(runner.root / "base" / version, body, runner.home)
+        wanted = f"{project.name}=={project.version}"
+        for ran in from_the_index(runner, tmp_path, wanted, f"-c {project.probe!r}"):
             assert ran.returncode == 0, ran.stdout + ran.stderr
             assert ran.stdout.strip(), ran.stderr
 

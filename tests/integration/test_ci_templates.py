@@ -22,6 +22,7 @@ from ci_runner import (
     Runner,
     as_repository,
     fill_index,
+    from_the_index,
     gitlab_ci_local,
     jobs_of,
     results,
@@ -254,13 +255,7 @@ def test_a_tag_publishes_and_a_fresh_venv_installs_it(
     # the same upload again, with the password: the index refuses to overwrite a release
     (sdist,) = (my_project / ".gitlab-ci-local" / "artifacts").rglob("my_project-*.tar.gz")
     assert upload(runner.index, sdist, runner.index.password) == 409
-    for version in PYTHONS:
-        body = (
-            f"cd {tmp_path} && acc-py venv ./venv-{version} >/dev/null && "
-            f"./venv-{version}/bin/python -m pip install -q my-project && "
-            f"cd / && {tmp_path}/venv-{version}/bin/python -m my_project"
-        )
-        ran = in_base(runner.root / "base" / version, body, runner.home)
+    for ran in from_the_index(runner, tmp_path, "my-project", "-m my_project"):
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert ran.stdout.strip().endswith("Hello from my-project 0.1.0")
 
